@@ -1,0 +1,65 @@
+/* ledger_schema: the SQLite schema of the cost ledger, shared by the writer
+ * (store/ledger.c) and the readers (obs/report.c, tests).
+ *
+ * One row per (request_id, attempt). Token counts are integers; every cost
+ * column is integer nano-USD (1e-9 USD). baseline_cost is what the request
+ * would have cost with no optimisation (equal to cost_total until a saving
+ * feature applies). estimated = 1 when usage was not reported by the provider
+ * and the cost was estimated; unpriced = 1 when the model had no price and
+ * config allowed it.
+ */
+#ifndef CG_STORE_LEDGER_SCHEMA_H
+#define CG_STORE_LEDGER_SCHEMA_H
+
+#define CG_LEDGER_SCHEMA_VERSION 1
+
+#define CG_LEDGER_SCHEMA_SQL                                                                       \
+    "CREATE TABLE IF NOT EXISTS ledger ("                                                          \
+    " request_id TEXT NOT NULL,"                                                                   \
+    " attempt INTEGER NOT NULL,"                                                                   \
+    " ts_ms INTEGER NOT NULL,"        /* request start, unix epoch ms */                          \
+    " day TEXT NOT NULL,"             /* YYYY-MM-DD (UTC) of ts_ms */                              \
+    " kind TEXT NOT NULL,"            /* chat|messages|embeddings|external */                      \
+    " api TEXT NOT NULL,"             /* openai|anthropic|admin */                                 \
+    " tenant TEXT NOT NULL DEFAULT '',"                                                            \
+    " user TEXT NOT NULL DEFAULT '',"                                                              \
+    " segment TEXT NOT NULL DEFAULT '',"                                                           \
+    " feature TEXT NOT NULL DEFAULT '',"                                                           \
+    " intent TEXT NOT NULL DEFAULT '',"                                                            \
+    " key_name TEXT NOT NULL DEFAULT '',"                                                          \
+    " provider TEXT NOT NULL DEFAULT '',"                                                          \
+    " model_requested TEXT NOT NULL DEFAULT '',"                                                   \
+    " model_served TEXT NOT NULL DEFAULT '',"                                                      \
+    " tier TEXT NOT NULL DEFAULT '',"                                                              \
+    " stream INTEGER NOT NULL DEFAULT 0,"                                                          \
+    " status TEXT NOT NULL,"          /* ok|upstream_error|client_disconnected|timeout|cut */     \
+    " http_status INTEGER NOT NULL DEFAULT 0,"    /* status sent to the client */                 \
+    " upstream_status INTEGER NOT NULL DEFAULT 0,"                                                 \
+    " tok_input INTEGER NOT NULL DEFAULT 0,"                                                       \
+    " tok_cached_read INTEGER NOT NULL DEFAULT 0,"                                                 \
+    " tok_cache_write_5m INTEGER NOT NULL DEFAULT 0,"                                              \
+    " tok_cache_write_1h INTEGER NOT NULL DEFAULT 0,"                                              \
+    " tok_output INTEGER NOT NULL DEFAULT 0,"                                                      \
+    " tok_reasoning INTEGER NOT NULL DEFAULT 0,"                                                   \
+    " tok_embedding INTEGER NOT NULL DEFAULT 0,"                                                   \
+    " web_searches INTEGER NOT NULL DEFAULT 0,"                                                    \
+    " cost_input INTEGER NOT NULL DEFAULT 0,"                                                      \
+    " cost_output INTEGER NOT NULL DEFAULT 0,"                                                     \
+    " cost_embedding INTEGER NOT NULL DEFAULT 0,"                                                  \
+    " cost_external_api INTEGER NOT NULL DEFAULT 0,"                                               \
+    " cost_storage_compute INTEGER NOT NULL DEFAULT 0,"                                            \
+    " cost_total INTEGER NOT NULL DEFAULT 0,"                                                      \
+    " baseline_cost INTEGER NOT NULL DEFAULT 0,"                                                   \
+    " estimated INTEGER NOT NULL DEFAULT 0,"                                                       \
+    " unpriced INTEGER NOT NULL DEFAULT 0,"                                                        \
+    " cache TEXT NOT NULL DEFAULT 'miss',"                                                         \
+    " latency_us INTEGER NOT NULL DEFAULT 0,"                                                      \
+    " ttfb_us INTEGER NOT NULL DEFAULT 0,"                                                         \
+    " error TEXT NOT NULL DEFAULT '',"                                                             \
+    " note TEXT NOT NULL DEFAULT '',"                                                              \
+    " PRIMARY KEY (request_id, attempt)"                                                           \
+    ") WITHOUT ROWID;"                                                                             \
+    "CREATE INDEX IF NOT EXISTS ledger_day ON ledger(day);"                                        \
+    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+
+#endif
