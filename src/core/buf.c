@@ -5,30 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cg_buf_init(cg_buf *b, size_t max)
-{
+void cg_buf_init(cg_buf *b, size_t max) {
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
     b->max = max;
 }
 
-void cg_buf_free(cg_buf *b)
-{
+void cg_buf_free(cg_buf *b) {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
 
-void cg_buf_reset(cg_buf *b)
-{
+void cg_buf_reset(cg_buf *b) {
     b->len = 0;
     if (b->data)
         b->data[0] = '\0';
 }
 
-static int reserve(cg_buf *b, size_t extra)
-{
+static int reserve(cg_buf *b, size_t extra) {
     if (extra > b->max || b->len > b->max - extra)
         return -1;
     size_t need = b->len + extra;
@@ -47,8 +43,7 @@ static int reserve(cg_buf *b, size_t extra)
     return 0;
 }
 
-int cg_buf_append(cg_buf *b, const void *p, size_t n)
-{
+int cg_buf_append(cg_buf *b, const void *p, size_t n) {
     if (reserve(b, n) != 0)
         return -1;
     if (n)
@@ -58,13 +53,11 @@ int cg_buf_append(cg_buf *b, const void *p, size_t n)
     return 0;
 }
 
-int cg_buf_puts(cg_buf *b, const char *s)
-{
+int cg_buf_puts(cg_buf *b, const char *s) {
     return cg_buf_append(b, s, strlen(s));
 }
 
-int cg_buf_vprintf(cg_buf *b, const char *fmt, va_list ap)
-{
+int cg_buf_vprintf(cg_buf *b, const char *fmt, va_list ap) {
     va_list cp;
     va_copy(cp, ap);
     int n = vsnprintf(NULL, 0, fmt, cp);
@@ -76,8 +69,7 @@ int cg_buf_vprintf(cg_buf *b, const char *fmt, va_list ap)
     return 0;
 }
 
-int cg_buf_printf(cg_buf *b, const char *fmt, ...)
-{
+int cg_buf_printf(cg_buf *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int rc = cg_buf_vprintf(b, fmt, ap);
@@ -85,8 +77,7 @@ int cg_buf_printf(cg_buf *b, const char *fmt, ...)
     return rc;
 }
 
-void cg_buf_consume(cg_buf *b, size_t n)
-{
+void cg_buf_consume(cg_buf *b, size_t n) {
     if (n >= b->len) {
         cg_buf_reset(b);
         return;
@@ -96,8 +87,7 @@ void cg_buf_consume(cg_buf *b, size_t n)
     b->data[b->len] = '\0';
 }
 
-int cg_buf_json_str(cg_buf *b, const char *s, size_t n)
-{
+int cg_buf_json_str(cg_buf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     if (cg_buf_append(b, "\"", 1))
         return -1;
@@ -107,16 +97,37 @@ int cg_buf_json_str(cg_buf *b, const char *s, size_t n)
         const char *out = NULL;
         size_t olen = 0;
         switch (c) {
-        case '"': out = "\\\""; olen = 2; break;
-        case '\\': out = "\\\\"; olen = 2; break;
-        case '\n': out = "\\n"; olen = 2; break;
-        case '\r': out = "\\r"; olen = 2; break;
-        case '\t': out = "\\t"; olen = 2; break;
+        case '"':
+            out = "\\\"";
+            olen = 2;
+            break;
+        case '\\':
+            out = "\\\\";
+            olen = 2;
+            break;
+        case '\n':
+            out = "\\n";
+            olen = 2;
+            break;
+        case '\r':
+            out = "\\r";
+            olen = 2;
+            break;
+        case '\t':
+            out = "\\t";
+            olen = 2;
+            break;
         default:
             if (c < 0x20) {
-                esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-                esc[4] = hex[c >> 4]; esc[5] = hex[c & 15]; esc[6] = 0;
-                out = esc; olen = 6;
+                esc[0] = '\\';
+                esc[1] = 'u';
+                esc[2] = '0';
+                esc[3] = '0';
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                esc[6] = 0;
+                out = esc;
+                olen = 6;
             }
         }
         if (out) {

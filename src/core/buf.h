@@ -14,8 +14,8 @@
 typedef struct cg_buf {
     char *data;
     size_t len;
-    size_t cap;     /* allocated bytes, excluding the NUL */
-    size_t max;     /* hard cap on len */
+    size_t cap; /* allocated bytes, excluding the NUL */
+    size_t max; /* hard cap on len */
 } cg_buf;
 
 void cg_buf_init(cg_buf *b, size_t max);

@@ -8,13 +8,11 @@
 
 static volatile int g_level = CG_LOG_INFO;
 
-void cg_log_set_level(cg_log_level lvl)
-{
+void cg_log_set_level(cg_log_level lvl) {
     g_level = (int)lvl;
 }
 
-int cg_log_level_parse(const char *s, cg_log_level *out)
-{
+int cg_log_level_parse(const char *s, cg_log_level *out) {
     static const char *names[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++) {
         if (strcmp(s, names[i]) == 0) {
@@ -25,8 +23,7 @@ int cg_log_level_parse(const char *s, cg_log_level *out)
     return -1;
 }
 
-void cg_log(cg_log_level lvl, const char *fmt, ...)
-{
+void cg_log(cg_log_level lvl, const char *fmt, ...) {
     static const char *tags[] = {"debug", "info", "warn", "error"};
     if ((int)lvl < g_level)
         return;
@@ -36,8 +33,8 @@ void cg_log(cg_log_level lvl, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, tags[lvl]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, tags[lvl]);
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof line)

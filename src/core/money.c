@@ -4,8 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int cg_money_parse_usd(const char *s, int64_t *nano_out)
-{
+int cg_money_parse_usd(const char *s, int64_t *nano_out) {
     if (!s || !*s)
         return -1;
     int64_t whole = 0, frac = 0;
@@ -42,8 +41,7 @@ int cg_money_parse_usd(const char *s, int64_t *nano_out)
     return 0;
 }
 
-char *cg_money_fmt(int64_t nano, char *buf, size_t len)
-{
+char *cg_money_fmt(int64_t nano, char *buf, size_t len) {
     uint64_t a = nano < 0 ? (uint64_t)(-(nano + 1)) + 1 : (uint64_t)nano;
     snprintf(buf, len, "%s%llu.%09llu", nano < 0 ? "-" : "",
              (unsigned long long)(a / (uint64_t)CG_NANO_PER_USD),
@@ -51,14 +49,12 @@ char *cg_money_fmt(int64_t nano, char *buf, size_t len)
     return buf;
 }
 
-__int128 cg_money_tok_femto(int64_t tokens, int64_t price_per_mtok)
-{
+__int128 cg_money_tok_femto(int64_t tokens, int64_t price_per_mtok) {
     /* nano per 1e6 tokens -> per token = nano * 1e-6 = femto * 1e0 */
     return (__int128)tokens * (__int128)price_per_mtok;
 }
 
-int64_t cg_money_femto_to_nano(__int128 femto)
-{
+int64_t cg_money_femto_to_nano(__int128 femto) {
     const __int128 m = 1000000;
     if (femto >= 0)
         return (int64_t)((femto + m / 2) / m);

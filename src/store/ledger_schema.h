@@ -17,10 +17,10 @@
     "CREATE TABLE IF NOT EXISTS ledger ("                                                          \
     " request_id TEXT NOT NULL,"                                                                   \
     " attempt INTEGER NOT NULL,"                                                                   \
-    " ts_ms INTEGER NOT NULL,"        /* request start, unix epoch ms */                          \
-    " day TEXT NOT NULL,"             /* YYYY-MM-DD (UTC) of ts_ms */                              \
-    " kind TEXT NOT NULL,"            /* chat|messages|embeddings|external */                      \
-    " api TEXT NOT NULL,"             /* openai|anthropic|admin */                                 \
+    " ts_ms INTEGER NOT NULL," /* request start, unix epoch ms */                                  \
+    " day TEXT NOT NULL,"      /* YYYY-MM-DD (UTC) of ts_ms */                                     \
+    " kind TEXT NOT NULL,"     /* chat|messages|embeddings|external */                             \
+    " api TEXT NOT NULL,"      /* openai|anthropic|admin */                                        \
     " tenant TEXT NOT NULL DEFAULT '',"                                                            \
     " user TEXT NOT NULL DEFAULT '',"                                                              \
     " segment TEXT NOT NULL DEFAULT '',"                                                           \
@@ -32,8 +32,8 @@
     " model_served TEXT NOT NULL DEFAULT '',"                                                      \
     " tier TEXT NOT NULL DEFAULT '',"                                                              \
     " stream INTEGER NOT NULL DEFAULT 0,"                                                          \
-    " status TEXT NOT NULL,"          /* ok|upstream_error|client_disconnected|timeout|cut */     \
-    " http_status INTEGER NOT NULL DEFAULT 0,"    /* status sent to the client */                 \
+    " status TEXT NOT NULL," /* ok|upstream_error|client_disconnected|timeout|cut */               \
+    " http_status INTEGER NOT NULL DEFAULT 0," /* status sent to the client */                     \
     " upstream_status INTEGER NOT NULL DEFAULT 0,"                                                 \
     " tok_input INTEGER NOT NULL DEFAULT 0,"                                                       \
     " tok_cached_read INTEGER NOT NULL DEFAULT 0,"                                                 \

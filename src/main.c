@@ -1,0 +1,424 @@
+/* main: the costgate command line.
+ *
+ * Owns: argument parsing and the wiring of modules for each command:
+ *   serve    run the gateway
+ *   report   five-axis cost report from the ledger
+ *   keys     hash a gateway/admin key for the config
+ *   prices   list or look up model prices (built-in + config + LiteLLM file)
+ *   config   validate a config file
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/money.h"
+#include "cost/prices.h"
+#include "http/server.h"
+#include "http/upstream.h"
+#include "obs/metrics.h"
+#include "obs/report.h"
+#include "store/ledger.h"
+
+#define DEFAULT_CONFIG "config/example.yaml"
+
+static void usage(FILE *f) {
+    fputs("usage: costgate <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve    run the gateway                       (costgate serve --help)\n"
+          "  report   cost report from the ledger           (costgate report --help)\n"
+          "  keys     hash a key for the config             (costgate keys --help)\n"
+          "  prices   list or look up model prices          (costgate prices --help)\n"
+          "  config   validate a config file                (costgate config --help)\n"
+          "  help     this text\n",
+          f);
+}
+
+static int load_config(const char *path, cg_config **out) {
+    char err[1024];
+    if (cg_config_load(path, out, err, sizeof err) != 0) {
+        fprintf(stderr, "costgate: invalid config: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Built-in prices, then the LiteLLM file (if configured, not replacing
+ * built-ins), then the config's own overrides (always winning). */
+static cg_price_table *load_prices(const cg_config *c) {
+    cg_price_table *t = cg_prices_builtin();
+    if (!t) {
+        fprintf(stderr, "costgate: out of memory loading prices\n");
+        return NULL;
+    }
+    if (c->litellm_prices_path[0]) {
+        char err[512];
+        int n = cg_prices_load_litellm(t, c->litellm_prices_path, 0, err, sizeof err);
+        if (n < 0) {
+            fprintf(stderr, "costgate: %s: pricing.litellm_file: %s\n", c->path, err);
+            cg_prices_free(t);
+            return NULL;
+        }
+        CG_INFO("prices: imported %d models from %s", n, c->litellm_prices_path);
+    }
+    for (size_t i = 0; i < c->n_price_overrides; i++)
+        cg_prices_set(t, &c->price_overrides[i]);
+    return t;
+}
+
+static int ensure_parent_dir(const char *path) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(dir, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int cmd_serve(int argc, char **argv) {
+    const char *cfg_path = DEFAULT_CONFIG;
+    const char *port_file = NULL;
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"port-file", required_argument, 0, 'p'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "c:p:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'p':
+            port_file = optarg;
+            break;
+        case 'h':
+            puts("usage: costgate serve [-c CONFIG] [--port-file FILE]\n"
+                 "\n"
+                 "Runs the gateway. CONFIG defaults to " DEFAULT_CONFIG ".\n"
+                 "Provider API keys are read from the environment variables the config\n"
+                 "names (providers[].api_key_env). On start it prints one line:\n"
+                 "  costgate: listening on http://HOST:PORT (admin PORT|-) workers N\n"
+                 "and, with --port-file, writes \"PORT ADMIN_PORT\" to FILE.\n"
+                 "SIGINT/SIGTERM: stop accepting, finish in-flight requests (up to 10 s),\n"
+                 "flush the ledger, exit 0.");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    cg_config *cfg = NULL;
+    if (load_config(cfg_path, &cfg) != 0)
+        return 2;
+    cg_log_level lvl;
+    if (cg_log_level_parse(cfg->log_level, &lvl) == 0)
+        cg_log_set_level(lvl);
+    int rc = 1;
+    cg_gateway gw = {.cfg = cfg};
+    cg_server *srv = NULL;
+    gw.prices = load_prices(cfg);
+    gw.metrics = cg_metrics_new();
+    gw.provider_keys = calloc(cfg->n_providers + 1, sizeof *gw.provider_keys);
+    if (!gw.prices || !gw.metrics || !gw.provider_keys)
+        goto out;
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const char *env = cfg->providers[i].api_key_env;
+        const char *v = env[0] ? getenv(env) : NULL;
+        gw.provider_keys[i] = v && *v ? strdup(v) : NULL;
+        if (!gw.provider_keys[i])
+            CG_WARN("provider %s: %s is not set; calls go upstream without a provider key",
+                    cfg->providers[i].name, env[0] ? env : "api_key_env");
+    }
+    char err[1024];
+    if (ensure_parent_dir(cfg->ledger_path) != 0) {
+        fprintf(stderr, "costgate: cannot create the directory of ledger.path %s: %s\n",
+                cfg->ledger_path, strerror(errno));
+        goto out;
+    }
+    gw.ledger = cg_ledger_open(cfg->ledger_path, cfg->ledger_batch_max, err, sizeof err);
+    if (!gw.ledger) {
+        fprintf(stderr, "costgate: %s\n", err);
+        goto out;
+    }
+    if (cg_upstream_global_init() != 0) {
+        fprintf(stderr, "costgate: libcurl initialisation failed\n");
+        goto out;
+    }
+    /* signals are taken by sigwait below, never by a worker thread */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    srv = cg_server_start(&gw, err, sizeof err);
+    if (!srv) {
+        fprintf(stderr, "costgate: %s\n", err);
+        goto out;
+    }
+    char admin[16] = "-";
+    if (cg_server_admin_port(srv))
+        snprintf(admin, sizeof admin, "%d", cg_server_admin_port(srv));
+    printf("costgate: listening on http://%s:%d (admin %s) workers %d\n", cfg->listen_host,
+           cg_server_port(srv), admin, cfg->workers);
+    fflush(stdout);
+    if (port_file) {
+        FILE *pf = fopen(port_file, "w");
+        if (pf) {
+            fprintf(pf, "%d %d\n", cg_server_port(srv), cg_server_admin_port(srv));
+            fclose(pf);
+        }
+    }
+    int sig = 0;
+    sigwait(&set, &sig);
+    CG_INFO("signal %d: draining in-flight requests", sig);
+    cg_server_stop(srv, 10000);
+    srv = NULL;
+    rc = 0;
+out:
+    if (gw.ledger)
+        cg_ledger_close(gw.ledger);
+    cg_metrics_free(gw.metrics);
+    cg_prices_free(gw.prices);
+    for (size_t i = 0; gw.provider_keys && i < cfg->n_providers; i++)
+        free(gw.provider_keys[i]);
+    free(gw.provider_keys);
+    cg_config_free(cfg);
+    return rc;
+}
+
+static int cmd_report(int argc, char **argv) {
+    cg_report_opts ro = {.db_path = "var/ledger.db", .group_by = "day", .format = CG_REPORT_TABLE};
+    const char *cfg_path = NULL;
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},     {"by", required_argument, 0, 'b'},
+        {"since", required_argument, 0, 's'},  {"until", required_argument, 0, 'u'},
+        {"tenant", required_argument, 0, 't'}, {"format", required_argument, 0, 'f'},
+        {"limit", required_argument, 0, 'l'},  {"config", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "d:b:s:u:t:f:l:c:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'd':
+            ro.db_path = optarg;
+            break;
+        case 'b':
+            ro.group_by = optarg;
+            break;
+        case 's':
+            ro.since = optarg;
+            break;
+        case 'u':
+            ro.until = optarg;
+            break;
+        case 't':
+            ro.tenant = optarg;
+            break;
+        case 'l':
+            ro.limit = atoi(optarg);
+            break;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'f':
+            if (cg_report_format_parse(optarg, &ro.format) != 0) {
+                fprintf(stderr, "costgate report: --format must be table, json or csv\n");
+                return 2;
+            }
+            break;
+        case 'h':
+            puts("usage: costgate report [--db PATH | -c CONFIG] [--by FIELDS] [--since DATE]\n"
+                 "                       [--until DATE] [--tenant T] [--format table|json|csv]\n"
+                 "                       [--limit N]\n"
+                 "\n"
+                 "Five-axis cost report (input, output, embedding, external API,\n"
+                 "storage/compute) from the ledger, with totals, savings against the\n"
+                 "baseline and each axis's share of the total.\n"
+                 "  --db       ledger file (default var/ledger.db; -c takes ledger.path)\n"
+                 "  --by       comma list of day,tenant,user,segment,feature,intent,model,\n"
+                 "             provider,key,status (default day)\n"
+                 "  --since/--until  YYYY-MM-DD, inclusive, UTC\n"
+                 "  --limit    show at most N groups (totals still cover all)");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    cg_config *cfg = NULL;
+    if (cfg_path) {
+        if (load_config(cfg_path, &cfg) != 0)
+            return 2;
+        ro.db_path = cfg->ledger_path;
+    }
+    char err[512];
+    int rc = cg_report_run(&ro, stdout, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "costgate report: %s\n", err);
+    cg_config_free(cfg);
+    return rc == 0 ? 0 : 1;
+}
+
+static int cmd_keys(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "hash") != 0) {
+        puts("usage: costgate keys hash [KEY]\n"
+             "\n"
+             "Prints the SHA-256 (hex) of KEY, or of standard input when KEY is omitted\n"
+             "(a trailing newline is removed), for keys[].sha256 or admin.key_sha256.\n"
+             "The config stores only this hash; costgate never stores or logs the key.");
+        return argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) ? 0 : 2;
+    }
+    char buf[4096];
+    size_t n;
+    if (argc >= 3) {
+        n = strlen(argv[2]);
+        if (n >= sizeof buf)
+            return 2;
+        memcpy(buf, argv[2], n);
+    } else {
+        n = fread(buf, 1, sizeof buf - 1, stdin);
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            n--;
+    }
+    uint8_t d[32];
+    char hex[65];
+    cg_sha256(buf, n, d);
+    cg_hex(d, 32, hex);
+    puts(hex);
+    return 0;
+}
+
+static void print_price(const cg_price *p) {
+    cg_price e;
+    cg_price_effective(p, &e);
+    char a[40], b[40], c[40], d[40], f[40];
+    printf("%-40s %-10s in $%s  cached $%s  write5m $%s  write1h $%s  out $%s  /1M tok\n", p->model,
+           p->provider, cg_money_fmt(e.input, a, sizeof a),
+           cg_money_fmt(e.cached_input, b, sizeof b), cg_money_fmt(e.cache_write_5m, c, sizeof c),
+           cg_money_fmt(e.cache_write_1h, d, sizeof d), cg_money_fmt(e.output, f, sizeof f));
+}
+
+static int cmd_prices(int argc, char **argv) {
+    const char *cfg_path = NULL, *litellm = NULL;
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"litellm", required_argument, 0, 'l'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'l':
+            litellm = optarg;
+            break;
+        case 'h':
+            puts("usage: costgate prices [-c CONFIG] [--litellm FILE] [MODEL...]\n"
+                 "\n"
+                 "Lists the price table (built-in, plus CONFIG's LiteLLM file and\n"
+                 "overrides, plus FILE), or looks up the given models the way the gateway\n"
+                 "does (exact, then without a date suffix, then without a provider/ prefix).\n"
+                 "Prices are USD per million tokens, exact to the nano-dollar.");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    cg_config *cfg = NULL;
+    cg_price_table *t = NULL;
+    int rc = 1;
+    if (cfg_path) {
+        if (load_config(cfg_path, &cfg) != 0)
+            return 2;
+        t = load_prices(cfg);
+    } else {
+        t = cg_prices_builtin();
+    }
+    if (!t)
+        goto out;
+    if (litellm) {
+        char err[512];
+        int n = cg_prices_load_litellm(t, litellm, 0, err, sizeof err);
+        if (n < 0) {
+            fprintf(stderr, "costgate prices: %s\n", err);
+            goto out;
+        }
+        fprintf(stderr, "imported %d models from %s\n", n, litellm);
+    }
+    rc = 0;
+    if (optind >= argc) {
+        for (size_t i = 0; i < cg_prices_count(t); i++)
+            print_price(cg_prices_at(t, i));
+    }
+    for (int i = optind; i < argc; i++) {
+        const cg_price *p = cg_prices_find(t, argv[i]);
+        if (p)
+            print_price(p);
+        else {
+            fprintf(stderr, "%s: no price\n", argv[i]);
+            rc = 1;
+        }
+    }
+out:
+    cg_prices_free(t);
+    cg_config_free(cfg);
+    return rc;
+}
+
+static int cmd_config(int argc, char **argv) {
+    if (argc < 3 || strcmp(argv[1], "check") != 0) {
+        puts("usage: costgate config check FILE\n"
+             "\n"
+             "Loads and validates FILE exactly as `serve` would; prints \"ok\" or the\n"
+             "first problem as FILE:LINE: FIELD: PROBLEM and exits non-zero.");
+        return argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) ? 0 : 2;
+    }
+    cg_config *cfg = NULL;
+    if (load_config(argv[2], &cfg) != 0)
+        return 2;
+    printf("ok: %s (%zu providers, %zu keys, %d workers)\n", argv[2], cfg->n_providers, cfg->n_keys,
+           cfg->workers);
+    cg_config_free(cfg);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "prices") == 0)
+        return cmd_prices(argc - 1, argv + 1);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "costgate: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,108 @@
+/* engine: the stage list and the loop that walks it (see engine.h). */
+#include "pipeline/engine.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/server.h"
+#include "obs/metrics.h"
+#include "provider/provider.h"
+
+/* The request path, in order. Later features (caches, tiering, shaping,
+ * budgets) insert their stages here, and only here. */
+static const cg_stage STAGES[] = {
+    {"parse", cg_stage_parse},       /* body -> JSON, provider adapter validation */
+    {"identify", cg_stage_identify}, /* gateway key -> tenant/user/segment, attribution */
+    {"admit", cg_stage_admit},       /* price known? pre-call estimate */
+    {"route", cg_stage_route},       /* model -> provider */
+    {"upstream", cg_stage_upstream}, /* the provider call, streamed through */
+    {"settle", cg_stage_settle},     /* usage -> cost -> ledger (durable before release) */
+    {"respond", cg_stage_respond},   /* release the response / the stream's tail */
+};
+#define N_STAGES ((int)(sizeof STAGES / sizeof STAGES[0]))
+
+const cg_stage *cg_engine_stages(int *n) {
+    *n = N_STAGES;
+    return STAGES;
+}
+
+static const char *ep_name(const cg_req *r) {
+    return r->ep == CG_EP_CHAT ? "chat" : r->ep == CG_EP_MESSAGES ? "messages" : "embeddings";
+}
+
+static void finish(cg_req *r) {
+    if (r->finished)
+        return;
+    r->finished = 1;
+    if (r->evcon)
+        evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+    cg_metrics_request(r->gw->metrics, r->ops ? r->ops->name : "openai", ep_name(r), r->http_status,
+                       r->stream);
+    cg_metrics_inflight(r->gw->metrics, -1);
+    cg_worker_request_done(r->w);
+}
+
+void cg_engine_common_headers(cg_req *r) {
+    if (!r->hreq)
+        return;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
+    evhttp_add_header(h, "x-costgate-request-id", r->id);
+}
+
+void cg_engine_send_error(cg_req *r) {
+    const cg_provider_ops *ops = r->ops ? r->ops : &cg_provider_openai;
+    cg_buf b;
+    cg_buf_init(&b, 8192);
+    ops->error_body(&b, r->err_status, r->err_type, r->err_code, r->err_param, r->err_msg);
+    r->http_status = r->err_status;
+    if (r->hreq) {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
+        evhttp_add_header(h, "Content-Type", "application/json");
+        cg_engine_common_headers(r);
+        struct evbuffer *out = evbuffer_new();
+        evbuffer_add(out, b.data, b.len);
+        evhttp_send_reply(r->hreq, r->err_status, NULL, out);
+        evbuffer_free(out);
+        r->hreq = NULL;
+    }
+    cg_buf_free(&b);
+    finish(r);
+}
+
+static void run(cg_req *r) {
+    while (r->stage < N_STAGES) {
+        cg_stage_rc rc = STAGES[r->stage].run(r);
+        switch (rc) {
+        case CG_NEXT:
+            r->stage++;
+            continue;
+        case CG_AGAIN:
+            r->stage++;
+            return; /* the I/O callback holds a reference and resumes */
+        case CG_DONE:
+            r->stage = N_STAGES;
+            finish(r);
+            cg_req_unref(r);
+            return;
+        case CG_ERROR:
+            r->stage = N_STAGES;
+            cg_engine_send_error(r);
+            cg_req_unref(r);
+            return;
+        }
+    }
+    finish(r);
+    cg_req_unref(r);
+}
+
+void cg_engine_start(cg_req *r) {
+    cg_metrics_inflight(r->gw->metrics, 1);
+    r->stage = 0;
+    run(r);
+}
+
+void cg_engine_resume(cg_req *r) {
+    run(r);
+}

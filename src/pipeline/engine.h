@@ -1,0 +1,43 @@
+/* engine: runs a request through the ordered stage list.
+ *
+ * Owns: the stage list (one table, in request-path order, as nginx phases)
+ * and the rules for moving through it: a stage returns CG_NEXT (go on),
+ * CG_DONE (a response was produced), CG_AGAIN (suspended on I/O; the engine
+ * is resumed at the next stage by cg_engine_resume) or CG_ERROR (the error
+ * recorded with cg_req_fail is sent in the API's own shape).
+ */
+#ifndef CG_PIPELINE_ENGINE_H
+#define CG_PIPELINE_ENGINE_H
+
+#include "pipeline/request.h"
+
+typedef enum { CG_NEXT = 0, CG_DONE, CG_AGAIN, CG_ERROR } cg_stage_rc;
+
+typedef struct cg_stage {
+    const char *name;
+    cg_stage_rc (*run)(cg_req *r);
+} cg_stage;
+
+/* Starts at the first stage. Takes over the caller's reference. */
+void cg_engine_start(cg_req *r);
+/* Continues a suspended request at the stage after the one that returned
+ * CG_AGAIN. */
+void cg_engine_resume(cg_req *r);
+/* The stage list, for docs and tests. */
+const cg_stage *cg_engine_stages(int *n);
+
+/* Stages (pipeline/stages_*.c). */
+cg_stage_rc cg_stage_parse(cg_req *r);
+cg_stage_rc cg_stage_identify(cg_req *r);
+cg_stage_rc cg_stage_admit(cg_req *r);
+cg_stage_rc cg_stage_route(cg_req *r);
+cg_stage_rc cg_stage_upstream(cg_req *r);
+cg_stage_rc cg_stage_settle(cg_req *r);
+cg_stage_rc cg_stage_respond(cg_req *r);
+
+/* Sends the recorded error (r->err_*) to the client and finishes it. */
+void cg_engine_send_error(cg_req *r);
+/* Adds x-costgate-* headers common to every response. */
+void cg_engine_common_headers(cg_req *r);
+
+#endif

@@ -1,0 +1,80 @@
+/* request: lifetime of cg_req (see request.h). */
+#include "pipeline/request.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http/server.h"
+#include "http/upstream.h"
+
+#define SSE_EVENT_MAX (4u << 20)
+#define TAIL_MAX (64u << 10)
+
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *hreq) {
+    cg_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->w = w;
+    r->gw = gw;
+    r->refs = 1;
+    r->hreq = hreq;
+    r->evcon = evhttp_request_get_connection(hreq);
+    r->t_start_us = mono_us();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r->ts_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    cg_worker_new_id(w, r->id);
+    cg_buf_init(&r->body_raw, gw->cfg->max_body_bytes);
+    cg_buf_init(&r->up_body, gw->cfg->max_body_bytes + 4096);
+    cg_buf_init(&r->up_resp, 64u << 20);
+    cg_buf_init(&r->tail, TAIL_MAX);
+    cg_sse_init(&r->sse, SSE_EVENT_MAX);
+    snprintf(r->status, sizeof r->status, "ok");
+    return r;
+}
+
+void cg_req_ref(cg_req *r) {
+    r->refs++;
+}
+
+void cg_req_unref(cg_req *r) {
+    if (--r->refs > 0)
+        return;
+    if (r->call)
+        cg_upstream_cancel(r->call);
+    if (r->drain_ev)
+        event_free(r->drain_ev);
+    json_decref(r->body);
+    curl_slist_free_all(r->up_headers);
+    cg_buf_free(&r->body_raw);
+    cg_buf_free(&r->up_body);
+    cg_buf_free(&r->up_resp);
+    cg_buf_free(&r->tail);
+    cg_sse_free(&r->sse);
+    free(r);
+}
+
+int cg_req_fail(cg_req *r, int status, const char *type, const char *code, const char *param,
+                const char *fmt, ...) {
+    r->err_status = status;
+    snprintf(r->err_type, sizeof r->err_type, "%s", type ? type : "api_error");
+    snprintf(r->err_code, sizeof r->err_code, "%s", code ? code : "");
+    snprintf(r->err_param, sizeof r->err_param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err_msg, sizeof r->err_msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}

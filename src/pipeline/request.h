@@ -1,0 +1,123 @@
+/* request: the state of one proxied request as it moves through the stages.
+ *
+ * Owns: the cg_req struct and its lifetime. A request is reference counted:
+ * the HTTP side, an in-flight upstream call and a pending ledger commit each
+ * hold a reference, so whichever finishes last frees it. Everything here is
+ * touched only by the worker thread that accepted the request.
+ */
+#ifndef CG_PIPELINE_REQUEST_H
+#define CG_PIPELINE_REQUEST_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+#include "cost/meter.h"
+#include "cost/prices.h"
+#include "cost/usage.h"
+#include "http/sse.h"
+#include "http/upstream.h"
+#include "pipeline/gateway.h"
+
+struct evhttp_request;
+struct event;
+struct evhttp_connection;
+struct curl_slist;
+struct cg_worker;
+struct cg_provider_ops;
+
+typedef enum { CG_EP_CHAT = 0, CG_EP_EMBEDDINGS, CG_EP_MESSAGES } cg_endpoint;
+
+#define CG_MAX_FWD_HEADERS 16
+
+typedef struct cg_req {
+    struct cg_worker *w;
+    cg_gateway *gw;
+    int refs;
+    int stage;    /* index into the stage list */
+    int finished; /* the response to the client is complete (or abandoned) */
+
+    /* client side */
+    struct evhttp_request *hreq;
+    struct evhttp_connection *evcon;
+    int client_gone;
+    int reply_started;
+    char id[48];
+    cg_endpoint ep;
+    cg_api api;
+    const struct cg_provider_ops *ops;
+    cg_buf body_raw;
+    json_t *body;
+    char model[128];
+    int stream;
+    int client_usage; /* OpenAI: the client itself asked for stream usage */
+    int64_t max_tokens;
+    char anthropic_version[32];
+    char anthropic_beta[256];
+
+    /* identity and attribution */
+    const cg_key_cfg *key;
+    char tenant[64], user[128], segment[64], feature[64], intent[64];
+
+    /* admission and routing */
+    const cg_provider_cfg *prov;
+    const char *prov_key;
+    cg_price price;
+    int has_price;
+    int unpriced;
+    int64_t est_input_tokens;
+
+    /* upstream */
+    char url[1024];
+    struct curl_slist *up_headers;
+    cg_buf up_body;
+    cg_up_call *call;
+    long up_status;
+    int up_sse;
+    cg_buf up_resp;
+    cg_sse sse;
+    char fwd_name[CG_MAX_FWD_HEADERS][48];
+    char fwd_val[CG_MAX_FWD_HEADERS][160];
+    int n_fwd;
+    cg_up_result up_res;
+    char up_detail[256];
+    size_t drained_bytes;
+    int saw_terminal;
+    int paused;
+    struct event *drain_ev; /* bounds draining after a client disconnect */
+    int ledger_ok;
+
+    /* timing (monotonic microseconds) */
+    int64_t t_start_us;
+    int64_t ts_ms; /* wall clock at start */
+    int64_t ttfb_us;
+    int64_t latency_us;
+
+    /* results */
+    cg_usage usage;
+    int usage_seen;
+    int64_t out_chars;
+    char served_model[128];
+    cg_cost cost;
+    int estimated;
+    char status[32];
+    int http_status;
+    cg_buf tail; /* stream bytes held back until the ledger row is durable */
+
+    /* error to return (set by a stage that fails) */
+    int err_status;
+    char err_type[48];
+    char err_code[48];
+    char err_param[64];
+    char err_msg[512];
+} cg_req;
+
+cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *hreq);
+void cg_req_ref(cg_req *r);
+void cg_req_unref(cg_req *r);
+/* Records an error for the client (the engine sends it in the API's shape); returns -1. */
+int cg_req_fail(cg_req *r, int status, const char *type, const char *code, const char *param,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+#endif

@@ -1,0 +1,140 @@
+/* stages_front: the stages before the provider call: parse, identify,
+ * admit, route. Each either lets the request go on or records a
+ * provider-shaped error naming the problem. */
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pipeline/engine.h"
+#include "provider/provider.h"
+
+cg_stage_rc cg_stage_parse(cg_req *r) {
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->hreq);
+    size_t len = evbuffer_get_length(in);
+    if (len > r->gw->cfg->max_body_bytes) {
+        cg_req_fail(r, 413, "invalid_request_error", "request_too_large", NULL,
+                    "Request body is %zu bytes; this gateway accepts at most %zu bytes "
+                    "(server.max_body_bytes).",
+                    len, r->gw->cfg->max_body_bytes);
+        return CG_ERROR;
+    }
+    if (len == 0) {
+        cg_req_fail(r, 400, "invalid_request_error", "invalid_json", NULL,
+                    "The request body is empty; expected a JSON object.");
+        return CG_ERROR;
+    }
+    if (cg_buf_append(&r->body_raw, evbuffer_pullup(in, -1), len)) {
+        cg_req_fail(r, 500, "api_error", NULL, NULL, "out of memory reading the request body");
+        return CG_ERROR;
+    }
+    json_error_t je;
+    r->body = json_loadb(r->body_raw.data, r->body_raw.len, JSON_REJECT_DUPLICATES, &je);
+    if (!r->body) {
+        cg_req_fail(r, 400, "invalid_request_error", "invalid_json", NULL,
+                    "We could not parse the JSON body of your request: %s (line %d, column %d).",
+                    je.text, je.line, je.column);
+        return CG_ERROR;
+    }
+    if (!json_is_object(r->body)) {
+        cg_req_fail(r, 400, "invalid_request_error", "invalid_json", NULL,
+                    "The request body must be a JSON object.");
+        return CG_ERROR;
+    }
+    return r->ops->parse(r) == 0 ? CG_NEXT : CG_ERROR;
+}
+
+/* Attribution header values: 1..63 printable ASCII characters. */
+static int take_attr(cg_req *r, struct evkeyvalq *h, const char *name, char *dst, size_t cap) {
+    const char *v = evhttp_find_header(h, name);
+    if (!v)
+        return 0;
+    size_t n = strlen(v);
+    int ok = n > 0 && n < cap;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isprint((unsigned char)v[i]);
+    if (!ok)
+        return cg_req_fail(r, 400, "invalid_request_error", "invalid_header", name,
+                           "Header %s must be 1 to %zu printable ASCII characters.", name, cap - 1);
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+cg_stage_rc cg_stage_identify(cg_req *r) {
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r->hreq);
+    const char *key = NULL;
+    const char *auth = evhttp_find_header(h, "authorization");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        key = auth + 7;
+    if (!key || !*key)
+        key = evhttp_find_header(h, "x-api-key");
+    int anth = r->api == CG_API_ANTHROPIC;
+    if (!key || !*key) {
+        cg_req_fail(r, 401, anth ? "authentication_error" : "invalid_request_error",
+                    "missing_api_key", NULL,
+                    "No API key provided. Send your costgate gateway key as "
+                    "'Authorization: Bearer <key>' or 'x-api-key: <key>'.");
+        return CG_ERROR;
+    }
+    r->key = cg_config_key_lookup(r->gw->cfg, key, strlen(key));
+    if (!r->key) {
+        /* never echo the key, not even a prefix */
+        cg_req_fail(r, 401, anth ? "authentication_error" : "invalid_request_error",
+                    "invalid_api_key", NULL, "Invalid gateway API key.");
+        return CG_ERROR;
+    }
+    snprintf(r->tenant, sizeof r->tenant, "%s", r->key->tenant);
+    snprintf(r->user, sizeof r->user, "%s", r->key->user);
+    snprintf(r->segment, sizeof r->segment, "%s", r->key->segment);
+    if (r->key->allow_attribution) {
+        if (take_attr(r, h, "x-costgate-user", r->user, sizeof r->user) ||
+            take_attr(r, h, "x-costgate-segment", r->segment, sizeof r->segment) ||
+            take_attr(r, h, "x-costgate-feature", r->feature, sizeof r->feature) ||
+            take_attr(r, h, "x-costgate-intent", r->intent, sizeof r->intent))
+            return CG_ERROR;
+    }
+    const char *v = evhttp_find_header(h, "anthropic-version");
+    if (v)
+        snprintf(r->anthropic_version, sizeof r->anthropic_version, "%s", v);
+    v = evhttp_find_header(h, "anthropic-beta");
+    if (v)
+        snprintf(r->anthropic_beta, sizeof r->anthropic_beta, "%s", v);
+    return CG_NEXT;
+}
+
+cg_stage_rc cg_stage_admit(cg_req *r) {
+    const cg_price *p = cg_prices_find(r->gw->prices, r->model);
+    if (p) {
+        cg_price_effective(p, &r->price);
+        r->has_price = 1;
+    } else if (r->gw->cfg->allow_unpriced) {
+        r->unpriced = 1;
+    } else {
+        cg_req_fail(r, 400, "invalid_request_error", "model_not_priced", "model",
+                    "Model '%s' has no price in costgate's price table, so its cost cannot be "
+                    "metered. Add it under pricing.models in the config, or set "
+                    "pricing.unknown_model: allow.",
+                    r->model);
+        return CG_ERROR;
+    }
+    /* pre-call input estimate: ~4 characters a token, rounded up, plus
+     * per-message framing; replaced by reported usage when there is any */
+    r->est_input_tokens = (cg_provider_text_chars(r->body) + 3) / 4 + 8;
+    return CG_NEXT;
+}
+
+cg_stage_rc cg_stage_route(cg_req *r) {
+    const cg_config *c = r->gw->cfg;
+    r->prov = cg_config_provider_for(c, r->api, r->model);
+    if (!r->prov) {
+        cg_req_fail(r, 404,
+                    r->api == CG_API_ANTHROPIC ? "not_found_error" : "invalid_request_error",
+                    "model_not_found", "model",
+                    "The model '%s' is not served by any configured %s provider.", r->model,
+                    r->api == CG_API_ANTHROPIC ? "Anthropic" : "OpenAI");
+        return CG_ERROR;
+    }
+    r->prov_key = r->gw->provider_keys[r->prov - c->providers];
+    return CG_NEXT;
+}

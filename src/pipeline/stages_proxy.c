@@ -1,0 +1,429 @@
+/* stages_proxy: the provider call and what follows it: upstream (stream
+ * through as bytes arrive), settle (usage -> cost -> ledger, made durable
+ * before the client gets the end of its response) and respond.
+ *
+ * Every exit settles: normal end, upstream error, timeout, cut stream and
+ * client disconnect (the upstream is drained, bounded in time and bytes, to
+ * read the usage; failing that the cost is estimated and flagged).
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "core/money.h"
+#include "http/server.h"
+#include "obs/metrics.h"
+#include "pipeline/engine.h"
+#include "provider/provider.h"
+
+#define CLIENT_HIGH_WATER (1u << 20)
+#define ERROR_BODY_MAX (1u << 20)
+
+static int forwardable(const char *name, size_t n) {
+    static const char *const exact[] = {
+        "retry-after",          "retry-after-ms", "request-id", "x-request-id",
+        "openai-processing-ms", "openai-version", NULL};
+    static const char *const prefix[] = {"x-ratelimit-", "anthropic-ratelimit-", NULL};
+    for (int i = 0; exact[i]; i++)
+        if (strlen(exact[i]) == n && strncasecmp(name, exact[i], n) == 0)
+            return 1;
+    for (int i = 0; prefix[i]; i++) {
+        size_t pl = strlen(prefix[i]);
+        if (n > pl && strncasecmp(name, prefix[i], pl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void on_up_header(void *arg, const char *name, size_t nlen, const char *val, size_t vlen) {
+    cg_req *r = arg;
+    if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0) {
+        r->up_sse = vlen >= 17 && strncasecmp(val, "text/event-stream", 17) == 0;
+        return;
+    }
+    if (r->n_fwd >= CG_MAX_FWD_HEADERS || !forwardable(name, nlen) ||
+        nlen >= sizeof r->fwd_name[0] || vlen >= sizeof r->fwd_val[0])
+        return;
+    memcpy(r->fwd_name[r->n_fwd], name, nlen);
+    r->fwd_name[r->n_fwd][nlen] = '\0';
+    memcpy(r->fwd_val[r->n_fwd], val, vlen);
+    r->fwd_val[r->n_fwd][vlen] = '\0';
+    r->n_fwd++;
+}
+
+static void on_up_headers_done(void *arg, long status) {
+    cg_req *r = arg;
+    r->up_status = status;
+    if (r->call && !r->ttfb_us)
+        r->ttfb_us = cg_upstream_ttfb_us(r->call);
+    if (status < 200 || status >= 300) {
+        r->up_sse = 0; /* error bodies are JSON, read whole */
+        r->up_resp.max = ERROR_BODY_MAX;
+    }
+}
+
+static void add_out_headers(cg_req *r, const char *content_type) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
+    evhttp_add_header(h, "Content-Type", content_type);
+    for (int i = 0; i < r->n_fwd; i++)
+        evhttp_add_header(h, r->fwd_name[i], r->fwd_val[i]);
+    cg_engine_common_headers(r);
+    evhttp_add_header(h, "x-costgate-model", r->served_model[0] ? r->served_model : r->model);
+    evhttp_add_header(h, "x-costgate-cache", "miss");
+}
+
+static void on_chunk_flushed(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    cg_req *r = arg;
+    if (r->paused && r->call) {
+        r->paused = 0;
+        cg_upstream_resume(r->call);
+    }
+}
+
+static void send_chunk(cg_req *r, const char *p, size_t n) {
+    if (r->client_gone || !r->hreq || n == 0)
+        return;
+    if (!r->reply_started) {
+        add_out_headers(r, "text/event-stream; charset=utf-8");
+        evhttp_add_header(evhttp_request_get_output_headers(r->hreq), "Cache-Control", "no-cache");
+        evhttp_send_reply_start(r->hreq, 200, "OK");
+        r->reply_started = 1;
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return;
+    evbuffer_add(b, p, n);
+    evhttp_send_reply_chunk_with_cb(r->hreq, b, on_chunk_flushed, r);
+    evbuffer_free(b);
+}
+
+static int on_sse_event(void *arg, const cg_sse_event *ev) {
+    cg_req *r = arg;
+    int forward = 1, terminal = 0;
+    r->ops->on_event(r, ev, &forward, &terminal);
+    if (terminal) {
+        r->saw_terminal = 1;
+        cg_buf_append(&r->tail, ev->raw, ev->raw_len); /* released after the ledger commit */
+        return 0;
+    }
+    if (forward)
+        send_chunk(r, ev->raw, ev->raw_len);
+    return 0;
+}
+
+static int client_backlogged(cg_req *r) {
+    if (r->client_gone || !r->evcon)
+        return 0;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    return bev && evbuffer_get_length(bufferevent_get_output(bev)) > CLIENT_HIGH_WATER;
+}
+
+static int on_up_data(void *arg, const char *p, size_t n) {
+    cg_req *r = arg;
+    if (r->client_gone) {
+        r->drained_bytes += n;
+        if (r->drained_bytes > r->gw->cfg->drain_max_bytes)
+            return CG_UP_ABORT;
+    }
+    if (!r->up_sse)
+        return cg_buf_append(&r->up_resp, p, n) == 0 ? CG_UP_CONTINUE : CG_UP_ABORT;
+    if (client_backlogged(r)) {
+        r->paused = 1; /* resumed by on_chunk_flushed */
+        return CG_UP_PAUSE;
+    }
+    int rc = cg_sse_feed(&r->sse, p, n, on_sse_event, r);
+    return rc == 0 ? CG_UP_CONTINUE : CG_UP_ABORT;
+}
+
+static void on_up_done(void *arg, cg_up_result res, const char *detail) {
+    cg_req *r = arg;
+    r->call = NULL;
+    r->up_res = res;
+    snprintf(r->up_detail, sizeof r->up_detail, "%s", detail ? detail : "");
+    if (r->drain_ev)
+        evtimer_del(r->drain_ev);
+    cg_engine_resume(r);
+}
+
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    cg_req *r = arg;
+    if (!r->call)
+        return;
+    cg_upstream_cancel(r->call);
+    r->call = NULL;
+    r->up_res = CG_UP_ABORTED;
+    snprintf(r->up_detail, sizeof r->up_detail, "drain deadline after client disconnect");
+    cg_engine_resume(r);
+}
+
+static void on_client_close(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    cg_req *r = arg;
+    if (r->client_gone || r->finished)
+        return;
+    r->client_gone = 1;
+    r->evcon = NULL;
+    cg_metrics_client_disconnect(r->gw->metrics);
+    if (!r->call)
+        return;
+    if (!r->drain_ev)
+        r->drain_ev = evtimer_new(cg_worker_base(r->w), on_drain_deadline, r);
+    if (r->drain_ev) {
+        int ms = r->gw->cfg->drain_timeout_ms;
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        evtimer_add(r->drain_ev, &tv);
+    }
+    if (r->paused) {
+        r->paused = 0;
+        cg_upstream_resume(r->call);
+    }
+}
+
+cg_stage_rc cg_stage_upstream(cg_req *r) {
+    if (r->ops->build(r) != 0)
+        return CG_ERROR;
+    const cg_config *c = r->gw->cfg;
+    cg_up_opts o = {
+        .url = r->url,
+        .headers = r->up_headers,
+        .body = r->up_body.data,
+        .body_len = r->up_body.len,
+        .connect_timeout_ms = c->connect_timeout_ms,
+        .first_byte_timeout_ms = c->first_byte_timeout_ms,
+        .idle_timeout_ms = c->idle_timeout_ms,
+    };
+    static const cg_up_callbacks cb = {
+        .on_header = on_up_header,
+        .on_headers_done = on_up_headers_done,
+        .on_data = on_up_data,
+        .on_done = on_up_done,
+    };
+    r->call = cg_upstream_start(cg_worker_upstream(r->w), &o, &cb, r);
+    if (!r->call) {
+        cg_req_fail(r, 500, "api_error", NULL, NULL, "could not start the upstream call");
+        return CG_ERROR;
+    }
+    if (r->evcon)
+        evhttp_connection_set_closecb(r->evcon, on_client_close, r);
+    return CG_AGAIN;
+}
+
+/* --- settle --------------------------------------------------------------- */
+
+static void estimate_usage(cg_req *r, cg_usage *u) {
+    *u = r->usage;
+    if (r->ep == CG_EP_EMBEDDINGS) {
+        if (!(u->have & CG_USAGE_HAVE_EMBED))
+            u->embedding = r->est_input_tokens;
+        return;
+    }
+    if (!(u->have & CG_USAGE_HAVE_INPUT))
+        u->input = r->est_input_tokens;
+    int64_t out_est = (r->out_chars + 3) / 4;
+    if (u->output < out_est)
+        u->output = out_est;
+    if (u->output == 0 && r->up_res != CG_UP_TIMEOUT_FIRST)
+        u->output = 1; /* something was generated; never price a billed call at zero */
+}
+
+static void fill_row(cg_req *r, cg_ledger_row *row) {
+    memset(row, 0, sizeof *row);
+    snprintf(row->request_id, sizeof row->request_id, "%s", r->id);
+    row->attempt = 1;
+    row->ts_ms = r->ts_ms;
+    snprintf(row->kind, sizeof row->kind, "%s",
+             r->ep == CG_EP_CHAT       ? "chat"
+             : r->ep == CG_EP_MESSAGES ? "messages"
+                                       : "embeddings");
+    snprintf(row->api, sizeof row->api, "%s", r->ops->name);
+    snprintf(row->tenant, sizeof row->tenant, "%s", r->tenant);
+    snprintf(row->user, sizeof row->user, "%s", r->user);
+    snprintf(row->segment, sizeof row->segment, "%s", r->segment);
+    snprintf(row->feature, sizeof row->feature, "%s", r->feature);
+    snprintf(row->intent, sizeof row->intent, "%s", r->intent);
+    snprintf(row->key_name, sizeof row->key_name, "%s", r->key ? r->key->name : "");
+    snprintf(row->provider, sizeof row->provider, "%s", r->prov ? r->prov->name : "");
+    snprintf(row->model_requested, sizeof row->model_requested, "%s", r->model);
+    snprintf(row->model_served, sizeof row->model_served, "%s",
+             r->served_model[0] ? r->served_model : r->model);
+    row->stream = r->stream;
+    snprintf(row->status, sizeof row->status, "%s", r->status);
+    row->http_status = r->http_status;
+    row->upstream_status = (int)r->up_status;
+    const cg_usage *u = &r->usage;
+    row->tok_input = u->input;
+    row->tok_cached_read = u->cached_read;
+    row->tok_cache_write_5m = u->cache_write_5m;
+    row->tok_cache_write_1h = u->cache_write_1h;
+    row->tok_output = u->output;
+    row->tok_reasoning = u->reasoning;
+    row->tok_embedding = u->embedding;
+    row->web_searches = u->web_searches;
+    row->cost_input = r->cost.input;
+    row->cost_output = r->cost.output;
+    row->cost_embedding = r->cost.embedding;
+    row->cost_external_api = r->cost.external_api;
+    row->cost_storage_compute = r->cost.storage_compute;
+    row->cost_total = r->cost.total;
+    row->baseline_cost = r->cost.total; /* no optimisation applied on this path yet */
+    row->estimated = r->estimated;
+    row->unpriced = r->unpriced;
+    snprintf(row->cache, sizeof row->cache, "miss");
+    row->latency_us = r->latency_us;
+    row->ttfb_us = r->ttfb_us;
+    snprintf(row->error, sizeof row->error, "%s", r->up_detail);
+}
+
+static void ledger_done_on_loop(void *arg) {
+    cg_engine_resume((cg_req *)arg);
+}
+
+static void ledger_done(void *arg, int ok) {
+    cg_req *r = arg;
+    r->ledger_ok = ok; /* read only after the post below hands r back to its loop */
+    cg_worker_post(r->w, ledger_done_on_loop, r);
+}
+
+/* The HTTP status the client gets (or got) for this outcome. */
+static int client_status(cg_req *r) {
+    if (r->reply_started)
+        return 200;
+    if (r->up_status >= 200 && r->up_res == CG_UP_OK)
+        return (int)r->up_status;
+    switch (r->up_res) {
+    case CG_UP_TIMEOUT_FIRST:
+    case CG_UP_TIMEOUT_IDLE:
+        return 504;
+    default:
+        return 502;
+    }
+}
+
+cg_stage_rc cg_stage_settle(cg_req *r) {
+    r->latency_us = 0;
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        r->latency_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - r->t_start_us;
+    }
+    int up2xx = r->up_status >= 200 && r->up_status < 300;
+    if (up2xx && !r->up_sse && r->up_resp.len) {
+        json_t *j = json_loadb(r->up_resp.data, r->up_resp.len, 0, NULL);
+        if (j)
+            r->ops->on_body(r, j);
+        json_decref(j);
+    }
+    /* billed: the provider accepted the call (2xx), or it may have (no
+     * answer in time after the request was sent) */
+    int billed = up2xx || r->up_res == CG_UP_TIMEOUT_FIRST;
+    if (r->client_gone)
+        snprintf(r->status, sizeof r->status, "client_disconnected");
+    else if (r->up_res == CG_UP_TIMEOUT_FIRST || r->up_res == CG_UP_TIMEOUT_IDLE)
+        snprintf(r->status, sizeof r->status, "timeout");
+    else if (r->up_res == CG_UP_CONNECT_FAILED)
+        snprintf(r->status, sizeof r->status, "connect_failed");
+    else if (r->up_res == CG_UP_BROKEN || r->up_res == CG_UP_ABORTED)
+        snprintf(r->status, sizeof r->status, "cut");
+    else if (!up2xx)
+        snprintf(r->status, sizeof r->status, "upstream_error");
+    else if (r->up_sse && !r->saw_terminal)
+        snprintf(r->status, sizeof r->status, "cut");
+
+    memset(&r->cost, 0, sizeof r->cost);
+    if (billed) {
+        if (r->usage_seen != 2) {
+            cg_usage est;
+            estimate_usage(r, &est);
+            r->usage = est;
+            r->estimated = 1;
+        }
+        if (r->has_price)
+            cg_cost_compute(&r->price, &r->usage, 0, &r->cost);
+    } else {
+        memset(&r->usage, 0, sizeof r->usage);
+    }
+    r->http_status = r->client_gone ? 499 : client_status(r);
+    cg_metrics_upstream_latency(r->gw->metrics, r->latency_us, r->ttfb_us);
+    if (billed)
+        cg_metrics_settle(r->gw->metrics, r->served_model[0] ? r->served_model : r->model,
+                          &r->usage, &r->cost, r->estimated, r->unpriced);
+    cg_ledger_row row;
+    fill_row(r, &row);
+    if (cg_ledger_submit(r->gw->ledger, &row, ledger_done, r) != 0) {
+        CG_ERROR("ledger: could not queue row %s", r->id);
+        return CG_NEXT;
+    }
+    return CG_AGAIN;
+}
+
+/* --- respond -------------------------------------------------------------- */
+
+static void cost_header(cg_req *r) {
+    char usd[40];
+    cg_money_fmt(r->cost.total, usd, sizeof usd);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
+    evhttp_add_header(h, "x-costgate-cost-usd", usd);
+    if (r->estimated)
+        evhttp_add_header(h, "x-costgate-cost-estimated", "true");
+}
+
+cg_stage_rc cg_stage_respond(cg_req *r) {
+    if (!r->hreq)
+        return CG_DONE;
+    if (r->reply_started) {
+        cg_buf end;
+        cg_buf_init(&end, 1u << 20);
+        if (!r->saw_terminal) {
+            char msg[384];
+            snprintf(msg, sizeof msg, "The upstream stream ended early (%s).",
+                     r->up_detail[0] ? r->up_detail : "no end event");
+            r->ops->stream_error(&end, "api_error", msg);
+        }
+        char usd[40];
+        cg_money_fmt(r->cost.total, usd, sizeof usd);
+        /* an SSE comment: SDKs ignore it, curl users see the cost */
+        cg_buf_printf(&end, ": x-costgate-cost-usd=%s%s request_id=%s\n\n", usd,
+                      r->estimated ? " estimated=true" : "", r->id);
+        cg_buf_append(&end, r->tail.data, r->tail.len);
+        if (!r->client_gone && end.len) {
+            struct evbuffer *b = evbuffer_new();
+            evbuffer_add(b, end.data, end.len);
+            evhttp_send_reply_chunk(r->hreq, b);
+            evbuffer_free(b);
+        }
+        cg_buf_free(&end);
+        evhttp_send_reply_end(r->hreq); /* frees a detached request too */
+        r->hreq = NULL;
+        return CG_DONE;
+    }
+    int status = client_status(r);
+    if (r->up_status >= 200 && r->up_res == CG_UP_OK) {
+        add_out_headers(r, "application/json");
+        cost_header(r);
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add(b, r->up_resp.data, r->up_resp.len);
+        evhttp_send_reply(r->hreq, status, NULL, b);
+        evbuffer_free(b);
+        r->hreq = NULL;
+        return CG_DONE;
+    }
+    const char *what = r->up_res == CG_UP_TIMEOUT_FIRST    ? "did not answer in time"
+                       : r->up_res == CG_UP_TIMEOUT_IDLE   ? "stalled mid-response"
+                       : r->up_res == CG_UP_CONNECT_FAILED ? "could not be reached"
+                                                           : "broke off the response";
+    cg_req_fail(r, status, r->api == CG_API_ANTHROPIC ? "api_error" : "api_error",
+                status == 504 ? "upstream_timeout" : "upstream_error", NULL,
+                "The upstream provider '%s' %s (%s).", r->prov ? r->prov->name : "?", what,
+                r->up_detail[0] ? r->up_detail : "no detail");
+    cost_header(r);
+    cg_engine_send_error(r);
+    return CG_DONE;
+}

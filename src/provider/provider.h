@@ -1,0 +1,46 @@
+/* provider: the adapter table every provider API implements.
+ *
+ * Owns: the plug-in point between the generic pipeline and one wire API
+ * (OpenAI chat/embeddings, Anthropic messages). An adapter validates and reads
+ * a client request, builds the upstream request, monitors streamed events and
+ * final bodies for usage, and renders errors in its API's own shape.
+ */
+#ifndef CG_PROVIDER_PROVIDER_H
+#define CG_PROVIDER_PROVIDER_H
+
+#include "core/buf.h"
+#include "http/sse.h"
+#include "pipeline/request.h"
+
+typedef struct cg_provider_ops {
+    const char *name;
+    cg_api api;
+    /* Validates r->body for r->ep and fills model, stream, max_tokens,
+     * client_usage. 0, or -1 after cg_req_fail(). */
+    int (*parse)(cg_req *r);
+    /* Fills r->url, r->up_headers and r->up_body. 0 or -1 after cg_req_fail(). */
+    int (*build)(cg_req *r);
+    /* One upstream SSE event: update usage; *forward = 0 to drop it;
+     * *terminal = 1 if it ends the stream (held until the ledger commit). */
+    void (*on_event)(cg_req *r, const cg_sse_event *ev, int *forward, int *terminal);
+    /* A complete non-stream 2xx body. */
+    void (*on_body)(cg_req *r, const json_t *body);
+    /* An error body in this API's shape. */
+    void (*error_body)(cg_buf *out, int status, const char *type, const char *code,
+                       const char *param, const char *msg);
+    /* An SSE error event for a stream that broke after it started. */
+    void (*stream_error)(cg_buf *out, const char *type, const char *msg);
+} cg_provider_ops;
+
+extern const cg_provider_ops cg_provider_openai;
+extern const cg_provider_ops cg_provider_anthropic;
+
+const cg_provider_ops *cg_provider_for_api(cg_api api);
+/* Sums the text a request carries (strings under content/text/system/tools),
+ * for estimates when the provider reports no usage. */
+int64_t cg_provider_text_chars(const json_t *v);
+/* Counts bytes of JSON string values following any of `keys` in raw JSON
+ * text, without parsing it (cheap per stream chunk). */
+int64_t cg_provider_scan_text(const char *p, size_t n, const char *const *keys);
+
+#endif

@@ -1,0 +1,271 @@
+/* ledger: SQLite cost ledger with one writer thread and group commit
+ * (see ledger.h). */
+#include "store/ledger.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "store/ledger_schema.h"
+
+typedef struct item {
+    struct item *next;
+    cg_ledger_row row;
+    cg_ledger_done_fn fn;
+    void *arg;
+} item;
+
+struct cg_ledger {
+    sqlite3 *db;
+    sqlite3_stmt *ins;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* writer waits for work */
+    pthread_cond_t idle_cv; /* flushers wait for the queue to drain */
+    item *head, *tail;
+    size_t queued;
+    int in_flight; /* rows taken by the writer, not yet committed */
+    int closing;
+    int batch_max;
+    uint64_t rows_committed, commits, errors;
+};
+
+static const char *INSERT_SQL =
+    "INSERT INTO ledger (request_id, attempt, ts_ms, day, kind, api, tenant, user, segment,"
+    " feature, intent, key_name, provider, model_requested, model_served, tier, stream, status,"
+    " http_status, upstream_status, tok_input, tok_cached_read, tok_cache_write_5m,"
+    " tok_cache_write_1h, tok_output, tok_reasoning, tok_embedding, web_searches, cost_input,"
+    " cost_output, cost_embedding, cost_external_api, cost_storage_compute, cost_total,"
+    " baseline_cost, estimated, unpriced, cache, latency_us, ttfb_us, error, note)"
+    " VALUES (?,?,?,strftime('%Y-%m-%d', ?/1000, 'unixepoch'),?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+    "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
+static int bind_row(sqlite3_stmt *s, const cg_ledger_row *r) {
+    int i = 1;
+#define T(v) sqlite3_bind_text(s, i++, (v), -1, SQLITE_STATIC)
+#define I(v) sqlite3_bind_int64(s, i++, (sqlite3_int64)(v))
+    T(r->request_id);
+    I(r->attempt);
+    I(r->ts_ms);
+    I(r->ts_ms);
+    T(r->kind);
+    T(r->api);
+    T(r->tenant);
+    T(r->user);
+    T(r->segment);
+    T(r->feature);
+    T(r->intent);
+    T(r->key_name);
+    T(r->provider);
+    T(r->model_requested);
+    T(r->model_served);
+    T(r->tier);
+    I(r->stream);
+    T(r->status);
+    I(r->http_status);
+    I(r->upstream_status);
+    I(r->tok_input);
+    I(r->tok_cached_read);
+    I(r->tok_cache_write_5m);
+    I(r->tok_cache_write_1h);
+    I(r->tok_output);
+    I(r->tok_reasoning);
+    I(r->tok_embedding);
+    I(r->web_searches);
+    I(r->cost_input);
+    I(r->cost_output);
+    I(r->cost_embedding);
+    I(r->cost_external_api);
+    I(r->cost_storage_compute);
+    I(r->cost_total);
+    I(r->baseline_cost);
+    I(r->estimated);
+    I(r->unpriced);
+    T(r->cache);
+    I(r->latency_us);
+    I(r->ttfb_us);
+    T(r->error);
+    T(r->note);
+#undef T
+#undef I
+    return 0;
+}
+
+static void *writer_main(void *arg) {
+    cg_ledger *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->head && !l->closing)
+            pthread_cond_wait(&l->cv, &l->mu);
+        if (!l->head && l->closing)
+            break;
+        /* take up to batch_max rows */
+        item *batch = l->head, *last = l->head;
+        int n = 1;
+        while (last->next && n < l->batch_max) {
+            last = last->next;
+            n++;
+        }
+        l->head = last->next;
+        if (!l->head)
+            l->tail = NULL;
+        last->next = NULL;
+        l->queued -= (size_t)n;
+        l->in_flight = n;
+        pthread_mutex_unlock(&l->mu);
+
+        int txn_ok = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+        int *ok = calloc((size_t)n, sizeof *ok);
+        int k = 0;
+        for (item *it = batch; it; it = it->next, k++) {
+            bind_row(l->ins, &it->row);
+            int rc = sqlite3_step(l->ins);
+            if (ok)
+                ok[k] = rc == SQLITE_DONE;
+            if (rc != SQLITE_DONE)
+                CG_ERROR("ledger: insert %s/%d failed: %s", it->row.request_id, it->row.attempt,
+                         sqlite3_errmsg(l->db));
+            sqlite3_reset(l->ins);
+            sqlite3_clear_bindings(l->ins);
+        }
+        int commit_ok = txn_ok && sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+        if (!commit_ok) {
+            CG_ERROR("ledger: commit failed: %s", sqlite3_errmsg(l->db));
+            sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        uint64_t good = 0, bad = 0;
+        k = 0;
+        for (item *it = batch; it;) {
+            item *next = it->next;
+            int row_ok = commit_ok && ok && ok[k];
+            if (row_ok)
+                good++;
+            else
+                bad++;
+            if (it->fn)
+                it->fn(it->arg, row_ok);
+            free(it);
+            it = next;
+            k++;
+        }
+        free(ok);
+        pthread_mutex_lock(&l->mu);
+        l->rows_committed += good;
+        l->errors += bad;
+        l->commits++;
+        l->in_flight = 0;
+        if (!l->head)
+            pthread_cond_broadcast(&l->idle_cv);
+    }
+    pthread_cond_broadcast(&l->idle_cv);
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t errlen) {
+    cg_ledger *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->batch_max = batch_max > 0 ? batch_max : 256;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    pthread_cond_init(&l->idle_cv, NULL);
+    char *emsg = NULL;
+    if (sqlite3_open_v2(path, &l->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open ledger %s: %s", path,
+                 l->db ? sqlite3_errmsg(l->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(l->db, 5000);
+    if (sqlite3_exec(l->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" CG_LEDGER_SCHEMA_SQL,
+                     NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot initialise ledger %s: %s", path, emsg ? emsg : "?");
+        goto fail;
+    }
+    if (sqlite3_prepare_v2(l->db, INSERT_SQL, -1, &l->ins, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot prepare ledger insert: %s", sqlite3_errmsg(l->db));
+        goto fail;
+    }
+    if (pthread_create(&l->thread, NULL, writer_main, l) != 0) {
+        snprintf(err, errlen, "cannot start ledger writer thread");
+        goto fail;
+    }
+    return l;
+fail:
+    sqlite3_free(emsg);
+    if (l->ins)
+        sqlite3_finalize(l->ins);
+    if (l->db)
+        sqlite3_close(l->db);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    pthread_cond_destroy(&l->idle_cv);
+    free(l);
+    return NULL;
+}
+
+int cg_ledger_submit(cg_ledger *l, const cg_ledger_row *row, cg_ledger_done_fn fn, void *arg) {
+    item *it = malloc(sizeof *it);
+    if (!it)
+        return -1;
+    it->next = NULL;
+    it->row = *row;
+    it->fn = fn;
+    it->arg = arg;
+    pthread_mutex_lock(&l->mu);
+    if (l->closing) {
+        pthread_mutex_unlock(&l->mu);
+        free(it);
+        return -1;
+    }
+    if (l->tail)
+        l->tail->next = it;
+    else
+        l->head = it;
+    l->tail = it;
+    l->queued++;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+void cg_ledger_flush(cg_ledger *l) {
+    pthread_mutex_lock(&l->mu);
+    while (l->head || l->in_flight)
+        pthread_cond_wait(&l->idle_cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void cg_ledger_close(cg_ledger *l) {
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->closing = 1;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->thread, NULL);
+    sqlite3_finalize(l->ins);
+    sqlite3_close(l->db);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    pthread_cond_destroy(&l->idle_cv);
+    free(l);
+}
+
+void cg_ledger_stats(cg_ledger *l, uint64_t *rows_committed, uint64_t *commits, uint64_t *errors,
+                     uint64_t *queued) {
+    pthread_mutex_lock(&l->mu);
+    *rows_committed = l->rows_committed;
+    *commits = l->commits;
+    *errors = l->errors;
+    *queued = l->queued;
+    pthread_mutex_unlock(&l->mu);
+}

@@ -1,0 +1,60 @@
+/* ledger: the cost ledger's writer (SQLite, WAL, group commit).
+ *
+ * Owns: the ledger file, its schema (ledger_schema.h), and the single writer
+ * thread. Producers (event-loop threads) submit rows without blocking: a row
+ * is copied into a queue, and the writer commits everything queued in one
+ * transaction, then calls each row's done callback (on the writer thread)
+ * with ok = 1 once the row is durable in the database file (synchronous=
+ * NORMAL in WAL mode: it survives a process crash). A duplicate
+ * (request_id, attempt) is refused by the primary key, reported as ok = 0,
+ * and never written twice.
+ */
+#ifndef CG_STORE_LEDGER_H
+#define CG_STORE_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cg_ledger cg_ledger;
+
+typedef struct cg_ledger_row {
+    char request_id[48];
+    int attempt;
+    int64_t ts_ms;
+    char kind[16];
+    char api[16];
+    char tenant[64], user[128], segment[64], feature[64], intent[64], key_name[64];
+    char provider[64];
+    char model_requested[128], model_served[128];
+    char tier[32];
+    int stream;
+    char status[32];
+    int http_status, upstream_status;
+    int64_t tok_input, tok_cached_read, tok_cache_write_5m, tok_cache_write_1h, tok_output,
+        tok_reasoning, tok_embedding, web_searches;
+    int64_t cost_input, cost_output, cost_embedding, cost_external_api, cost_storage_compute,
+        cost_total, baseline_cost;
+    int estimated, unpriced;
+    char cache[16];
+    int64_t latency_us, ttfb_us;
+    char error[256];
+    char note[256];
+} cg_ledger_row;
+
+typedef void (*cg_ledger_done_fn)(void *arg, int ok);
+
+/* Opens (creating) the ledger and starts the writer. batch_max caps rows per
+ * transaction. NULL with a message in err on failure. */
+cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t errlen);
+/* Queues a row. fn may be NULL. Returns 0, or -1 when the ledger is closed or
+ * out of memory (fn is then not called). Thread-safe, never blocks on I/O. */
+int cg_ledger_submit(cg_ledger *l, const cg_ledger_row *row, cg_ledger_done_fn fn, void *arg);
+/* Blocks until everything queued so far is committed. For tests and shutdown. */
+void cg_ledger_flush(cg_ledger *l);
+/* Flushes, stops the writer and closes the file. */
+void cg_ledger_close(cg_ledger *l);
+/* Counters for /metrics. */
+void cg_ledger_stats(cg_ledger *l, uint64_t *rows_committed, uint64_t *commits, uint64_t *errors,
+                     uint64_t *queued);
+
+#endif
