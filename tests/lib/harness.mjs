@@ -1,0 +1,143 @@
+// harness: starts the real costgate binary (COSTGATE_BIN) against the mock
+// provider on loopback, with a throw-away config and SQLite ledger, and reads
+// the ledger back with the sqlite3 CLI. Shared by tests/integration,
+// tests/e2e and bench/.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const ROOT = resolve(here, '..', '..');
+export const BIN = process.env.COSTGATE_BIN || join(ROOT, 'build', 'costgate');
+
+export const KEY = 'cg-test-key';                 // may assert attribution headers
+export const KEY_PLAIN = 'cg-test-key-plain';     // may not
+export const ADMIN_KEY = 'cg-test-admin-key';
+export const sha256 = (s) => createHash('sha256').update(s).digest('hex');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function startMockProcess() {
+  const child = spawn(process.execPath, [join(ROOT, 'tests/mock/provider.mjs'), '--port', '0'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((res, rej) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = buf.match(/MOCK_LISTENING (\d+)/);
+      if (m) res(Number(m[1]));
+    });
+    child.on('exit', (c) => rej(new Error(`mock exited ${c}`)));
+  });
+  return { port, child, close: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+// Writes a config. `extra` is raw YAML appended under top-level keys via
+// the `sections` object: { server: '...', pricing: '...' } replaces defaults.
+export function writeConfig(dir, { mockPort, ledger, workers = 2, server = '', pricing = '', admin = true, extraKeys = '' }) {
+  const cfg = `
+server:
+  listen: "127.0.0.1:0"
+  workers: ${workers}
+  log_level: warn
+${server}
+${admin ? `admin:
+  listen: "127.0.0.1:0"
+  key_sha256: "${sha256(ADMIN_KEY)}"` : ''}
+ledger:
+  path: "${ledger}"
+pricing:
+${pricing || '  unknown_model: reject'}
+providers:
+  - name: openai
+    api: openai
+    base_url: "http://127.0.0.1:${mockPort}"
+    api_key_env: CG_TEST_OPENAI_KEY
+    models: ["gpt-*", "o1*", "o3*", "o4*", "text-embedding-*", "unpriced-*"]
+  - name: anthropic
+    api: anthropic
+    base_url: "http://127.0.0.1:${mockPort}"
+    api_key_env: CG_TEST_ANTHROPIC_KEY
+    models: ["claude-*"]
+keys:
+  - name: test
+    sha256: "${sha256(KEY)}"
+    tenant: t1
+    user: u1
+    segment: seg1
+    allow_attribution: true
+  - name: plain
+    sha256: "${sha256(KEY_PLAIN)}"
+    tenant: t2
+    user: u2
+    allow_attribution: false
+${extraKeys}
+`;
+  const path = join(dir, 'costgate.yaml');
+  writeFileSync(path, cfg);
+  return path;
+}
+
+// Starts the gateway. Returns { url, port, adminUrl, ledger, dir, stop(), kill(sig), stderr() }.
+export async function startGateway(opts = {}) {
+  const dir = opts.dir || mkdtempSync(join(tmpdir(), 'costgate-test-'));
+  const ledger = opts.ledger || join(dir, 'ledger.db');
+  const cfgPath = opts.configPath || writeConfig(dir, { ...opts, ledger });
+  const portFile = join(dir, `port-${Date.now()}-${Math.random()}`);
+  let stderr = '';
+  const env = { ...process.env, CG_TEST_OPENAI_KEY: 'sk-upstream-openai-secret',
+    CG_TEST_ANTHROPIC_KEY: 'sk-ant-upstream-secret', ...(opts.env || {}) };
+  const child = spawn(BIN, ['serve', '-c', cfgPath, '--port-file', portFile],
+    { stdio: ['ignore', 'pipe', 'pipe'], env });
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdout.on('data', () => {});
+  let exited = null;
+  const exitP = new Promise((r) => child.on('exit', (code, sig) => { exited = { code, sig }; r(exited); }));
+  for (let i = 0; i < 400 && !exited; i++) {
+    if (existsSync(portFile) && readFileSync(portFile, 'utf8').includes('\n')) break;
+    await sleep(25);
+  }
+  if (exited || !existsSync(portFile)) throw new Error(`gateway did not start: ${stderr}`);
+  const [port, adminPort] = readFileSync(portFile, 'utf8').trim().split(/\s+/).map(Number);
+  const g = {
+    dir, ledger, port, adminPort, child, cfgPath,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: adminPort ? `http://127.0.0.1:${adminPort}` : null,
+    stderr: () => stderr,
+    exited: () => exited,
+    async stop() {
+      if (!exited) child.kill('SIGTERM');
+      const r = await exitP;
+      const bad = /AddressSanitizer|runtime error:|LeakSanitizer/.test(stderr);
+      if (bad) throw new Error(`sanitizer report from the gateway:\n${stderr}`);
+      if (r.code !== 0) throw new Error(`gateway exited ${r.code}/${r.sig}:\n${stderr}`);
+      return r;
+    },
+    async kill(sig = 'SIGKILL') { child.kill(sig); return exitP; },
+  };
+  return g;
+}
+
+// Ledger rows as objects (sqlite3 -json). `where` is trusted test SQL.
+export function ledgerRows(ledger, where = '1=1') {
+  const out = execFileSync('sqlite3', ['-json', ledger, `SELECT * FROM ledger WHERE ${where} ORDER BY ts_ms, request_id`], { encoding: 'utf8' });
+  return out.trim() ? JSON.parse(out) : [];
+}
+
+// The ledger writer commits before the response is released, so rows are
+// visible when the client has its answer; this only bounds a slow disk.
+export async function waitRows(ledger, where, n, ms = 5000) {
+  const t0 = Date.now();
+  for (;;) {
+    const rows = existsSync(ledger) ? ledgerRows(ledger, where) : [];
+    if (rows.length >= n || Date.now() - t0 > ms) return rows;
+    await sleep(20);
+  }
+}
+
+export function cleanup(dir) { try { rmSync(dir, { recursive: true, force: true }); } catch { /* gone */ } }
+
+export { sleep };
