@@ -19,19 +19,19 @@ typedef enum { CG_API_OPENAI = 0, CG_API_ANTHROPIC = 1 } cg_api;
 typedef struct cg_provider_cfg {
     char name[64];
     cg_api api;
-    char base_url[512];      /* scheme://host[:port][/prefix], no trailing slash */
-    char api_key_env[128];   /* name of the env var holding the provider key ("" = none) */
-    char **models;           /* exact names, or patterns ending in '*' (prefix match) */
+    char base_url[512];    /* scheme://host[:port][/prefix], no trailing slash */
+    char api_key_env[128]; /* name of the env var holding the provider key ("" = none) */
+    char **models;         /* exact names, or patterns ending in '*' (prefix match) */
     size_t n_models;
 } cg_provider_cfg;
 
 typedef struct cg_key_cfg {
     char name[64];
-    uint8_t sha256[32];      /* SHA-256 of the gateway key; the key itself is never stored */
+    uint8_t sha256[32]; /* SHA-256 of the gateway key; the key itself is never stored */
     char tenant[64];
     char user[128];
     char segment[64];
-    int allow_attribution;   /* may assert x-costgate-user/-segment/-feature/-intent */
+    int allow_attribution; /* may assert x-costgate-user/-segment/-feature/-intent */
 } cg_key_cfg;
 
 typedef struct cg_config {
@@ -39,28 +39,29 @@ typedef struct cg_config {
 
     /* server */
     char listen_host[256];
-    int listen_port;          /* 0 = ephemeral (the bound port is printed) */
-    int workers;              /* resolved: >= 1 (0 in the file = one per core) */
-    size_t max_body_bytes;    /* default 4 MiB */
-    int connect_timeout_ms;   /* default 5000 */
-    int first_byte_timeout_ms;/* default 120000 */
-    int idle_timeout_ms;      /* between stream chunks, default 60000 */
-    int drain_timeout_ms;     /* after client disconnect, default 10000 */
-    size_t drain_max_bytes;   /* default 4 MiB */
-    char log_level[16];       /* debug|info|warn|error, default info */
+    int listen_port;           /* 0 = ephemeral (the bound port is printed) */
+    int workers;               /* resolved: >= 1 (0 in the file = one per core) */
+    size_t max_body_bytes;     /* default 4 MiB */
+    int connect_timeout_ms;    /* default 5000 */
+    int first_byte_timeout_ms; /* default 120000 */
+    int idle_timeout_ms;       /* between stream chunks, default 60000 */
+    int drain_timeout_ms;      /* after client disconnect, default 10000 */
+    size_t drain_max_bytes;    /* default 4 MiB */
+    char log_level[16];        /* debug|info|warn|error, default info */
 
     /* admin */
-    char admin_listen_host[256]; /* "" = admin API served on the main listener only with the admin key */
+    char admin_listen_host[256]; /* "" = admin API served on the main listener only with the admin
+                                    key */
     int admin_listen_port;
     uint8_t admin_key_sha256[32];
     int has_admin_key;
 
     /* ledger */
-    char ledger_path[1024];   /* default var/ledger.db */
-    int ledger_batch_max;     /* rows per group commit, default 256 */
+    char ledger_path[1024]; /* default var/ledger.db */
+    int ledger_batch_max;   /* rows per group commit, default 256 */
 
     /* pricing */
-    int allow_unpriced;       /* pricing.unknown_model: allow (flagged) | reject (default) */
+    int allow_unpriced;             /* pricing.unknown_model: allow (flagged) | reject (default) */
     char litellm_prices_path[1024]; /* optional import */
     cg_price *price_overrides;
     size_t n_price_overrides;

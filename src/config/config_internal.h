@@ -16,13 +16,13 @@
 #include "config/config.h"
 #include "core/buf.h"
 
-#define CFG_PATH_MAX 512          /* longest dotted field path kept for messages */
-#define CFG_SCALAR_MAX 65536      /* longest scalar value after interpolation */
-#define CFG_FILE_MAX (16u << 20)  /* largest config file read */
+#define CFG_PATH_MAX 512                /* longest dotted field path kept for messages */
+#define CFG_SCALAR_MAX 65536            /* longest scalar value after interpolation */
+#define CFG_FILE_MAX (16u << 20)        /* largest config file read */
 #define CFG_SIZE_MAX (INT64_C(1) << 30) /* 1 GiB: ceiling of byte-size fields */
 
 typedef struct cfg_ctx {
-    const char *name;  /* file name used in messages */
+    const char *name; /* file name used in messages */
     yaml_document_t *doc;
     char *err;
     size_t errlen;

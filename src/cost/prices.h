@@ -18,24 +18,24 @@ typedef enum { CG_MODEL_CHAT = 0, CG_MODEL_EMBEDDING = 1 } cg_model_kind;
 
 typedef struct cg_price {
     char model[128];
-    char provider[32];          /* "openai" | "anthropic" | other LiteLLM provider */
+    char provider[32]; /* "openai" | "anthropic" | other LiteLLM provider */
     cg_model_kind kind;
-    int64_t input;              /* nano-USD per 1M input tokens (embedding price for embedding models) */
-    int64_t cached_input;       /* cache read; UNSET -> input price */
-    int64_t cache_write_5m;     /* UNSET -> input price */
-    int64_t cache_write_1h;     /* UNSET -> input price */
+    int64_t input;        /* nano-USD per 1M input tokens (embedding price for embedding models) */
+    int64_t cached_input; /* cache read; UNSET -> input price */
+    int64_t cache_write_5m; /* UNSET -> input price */
+    int64_t cache_write_1h; /* UNSET -> input price */
     int64_t output;
-    int64_t batch_input;        /* UNSET -> input / 2 */
-    int64_t batch_output;       /* UNSET -> output / 2 */
-    int64_t max_output_tokens;  /* 0 = unknown */
-    int64_t context_window;     /* 0 = unknown */
-    int64_t web_search_per_1k;  /* nano-USD per 1000 server-side web searches; UNSET = not offered */
+    int64_t batch_input;       /* UNSET -> input / 2 */
+    int64_t batch_output;      /* UNSET -> output / 2 */
+    int64_t max_output_tokens; /* 0 = unknown */
+    int64_t context_window;    /* 0 = unknown */
+    int64_t web_search_per_1k; /* nano-USD per 1000 server-side web searches; UNSET = not offered */
 } cg_price;
 
 typedef struct cg_price_table cg_price_table;
 
-cg_price_table *cg_prices_new(void);          /* empty */
-cg_price_table *cg_prices_builtin(void);      /* built-in OpenAI + Anthropic table */
+cg_price_table *cg_prices_new(void);     /* empty */
+cg_price_table *cg_prices_builtin(void); /* built-in OpenAI + Anthropic table */
 void cg_prices_free(cg_price_table *t);
 /* Inserts or replaces by model name. 0 / -1 (out of memory). */
 int cg_prices_set(cg_price_table *t, const cg_price *p);
