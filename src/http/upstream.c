@@ -72,7 +72,9 @@ static void check_done(cg_upstream *u) {
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
         CURLcode rc = m->data.result;
         cg_up_result res;
-        const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+        const char *detail = rc == CURLE_OK ? ""
+                             : c->errbuf[0] ? c->errbuf
+                                            : curl_easy_strerror(rc);
         if (c->forced != CG_UP_OK)
             res = c->forced;
         else if (rc == CURLE_OK)

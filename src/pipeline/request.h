@@ -84,6 +84,7 @@ typedef struct cg_req {
     char up_detail[256];
     size_t drained_bytes;
     int saw_terminal;
+    int up_stream_error; /* the provider sent an error event mid-stream */
     int paused;
     struct event *drain_ev; /* bounds draining after a client disconnect */
     int ledger_ok;

@@ -334,6 +334,8 @@ cg_stage_rc cg_stage_settle(cg_req *r) {
         snprintf(r->status, sizeof r->status, "cut");
     else if (!up2xx)
         snprintf(r->status, sizeof r->status, "upstream_error");
+    else if (r->up_stream_error)
+        snprintf(r->status, sizeof r->status, "upstream_error");
     else if (r->up_sse && !r->saw_terminal)
         snprintf(r->status, sizeof r->status, "cut");
 
@@ -381,7 +383,7 @@ cg_stage_rc cg_stage_respond(cg_req *r) {
     if (r->reply_started) {
         cg_buf end;
         cg_buf_init(&end, 1u << 20);
-        if (!r->saw_terminal) {
+        if (!r->saw_terminal && !r->up_stream_error) {
             char msg[384];
             snprintf(msg, sizeof msg, "The upstream stream ended early (%s).",
                      r->up_detail[0] ? r->up_detail : "no end event");

@@ -172,6 +172,10 @@ static void on_event(cg_req *r, const cg_sse_event *ev, int *forward, int *termi
         *terminal = 1;
         return;
     }
+    if (ev->data_len >= 9 && memcmp(ev->data, "{\"error\"", 9) == 0) {
+        r->up_stream_error = 1; /* forwarded as is; the stream ends with it */
+        return;
+    }
     int has_usage = memmem(ev->data, ev->data_len, "\"usage\":{", 9) ||
                     memmem(ev->data, ev->data_len, "\"usage\": {", 10);
     if (has_usage || !r->served_model[0]) {
