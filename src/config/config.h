@@ -34,6 +34,45 @@ typedef struct cg_key_cfg {
     int allow_attribution; /* may assert x-costgate-user/-segment/-feature/-intent */
 } cg_key_cfg;
 
+/* Budgets (config section `budgets`). Limits are nano-USD; CG_NO_LIMIT = none. */
+#define CG_NO_LIMIT INT64_C(-1)
+typedef enum { CG_ACT_REJECT = 0, CG_ACT_DOWNGRADE = 1, CG_ACT_DRY_RUN = 2 } cg_budget_action;
+
+typedef struct cg_segment_budget {
+    char name[64];              /* "" for the default */
+    int64_t max_per_query;      /* per request, on the pre-call upper bound */
+    int64_t daily_max_per_user; /* per (tenant, user) per day */
+    int64_t daily_max;          /* the whole segment (per tenant) per day */
+    cg_budget_action action;
+} cg_segment_budget;
+
+typedef struct cg_named_budget {
+    char name[128]; /* tenant or feature */
+    int64_t limit;
+    cg_budget_action action;
+} cg_named_budget;
+
+typedef struct cg_downgrade {
+    char from[128];
+    char to[128];
+} cg_downgrade;
+
+typedef struct cg_budgets_cfg {
+    int enabled;       /* the section is present */
+    char timezone[64]; /* IANA name for period boundaries; default "UTC" */
+    cg_segment_budget dflt;
+    cg_segment_budget *segments;
+    size_t n_segments;
+    cg_named_budget *tenants; /* monthly */
+    size_t n_tenants;
+    cg_named_budget *features; /* daily, per tenant */
+    size_t n_features;
+    int64_t global_daily;
+    cg_budget_action global_action;
+    cg_downgrade *downgrades; /* model -> cheaper model, tried in order */
+    size_t n_downgrades;
+} cg_budgets_cfg;
+
 typedef struct cg_config {
     char path[1024];
 
@@ -70,6 +109,8 @@ typedef struct cg_config {
     size_t n_providers;
     cg_key_cfg *keys;
     size_t n_keys;
+
+    cg_budgets_cfg budgets;
 } cg_config;
 
 /* Loads and validates. On error returns -1 and writes "file:line: field: problem"

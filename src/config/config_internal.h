@@ -72,6 +72,8 @@ int cfg_bool(cfg_ctx *x, const cfg_field *f, int *out);
 /* names is NULL-terminated; *out is the index of the matching name. */
 int cfg_enum(cfg_ctx *x, const cfg_field *f, const char *const *names, int *out);
 int cfg_price(cfg_ctx *x, const cfg_field *f, int64_t *out);
+/* A plain USD amount (limits), same exact parsing as cfg_price. */
+int cfg_usd(cfg_ctx *x, const cfg_field *f, int64_t *out);
 int cfg_hash(cfg_ctx *x, const cfg_field *f, uint8_t out[32]);
 /* "host:port" or "[v6]:port"; port 0..65535. */
 int cfg_listen(cfg_ctx *x, const cfg_field *f, char *host, size_t hostcap, int *port);
@@ -80,5 +82,9 @@ int cfg_listen(cfg_ctx *x, const cfg_field *f, char *host, size_t hostcap, int *
  * strings, with *first set to the earlier index; 0 when all are distinct;
  * -1 on out of memory. */
 long cfg_find_dup(const void *const *keys, const size_t *lens, size_t n, size_t *first);
+
+/* The `budgets` section (config_budget.c). */
+int cfg_parse_budgets(cfg_ctx *x, const yaml_node_t *root, cg_config *c);
+void cfg_free_budgets(cg_budgets_cfg *b);
 
 #endif

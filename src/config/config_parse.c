@@ -422,7 +422,7 @@ done:
     return rc;
 }
 
-int cfg_price(cfg_ctx *x, const cfg_field *f, int64_t *out) {
+static int usd_amount(cfg_ctx *x, const cfg_field *f, const char *what, int64_t *out) {
     cg_buf b;
     int rc = -1;
     char shown[SHOW_MAX + 4];
@@ -433,15 +433,22 @@ int cfg_price(cfg_ctx *x, const cfg_field *f, int64_t *out) {
     if (cg_money_parse_usd(b.data, out) != 0) {
         show(shown, sizeof shown, b.data, b.len);
         cfg_fail(x, f->line, f->path,
-                 "must be a non-negative decimal USD amount per 1M tokens with at most 9 "
-                 "decimals (got \"%s\")",
-                 shown);
+                 "must be a non-negative decimal USD amount%s with at most 9 decimals (got \"%s\")",
+                 what, shown);
         goto done;
     }
     rc = 0;
 done:
     cg_buf_free(&b);
     return rc;
+}
+
+int cfg_price(cfg_ctx *x, const cfg_field *f, int64_t *out) {
+    return usd_amount(x, f, " per 1M tokens", out);
+}
+
+int cfg_usd(cfg_ctx *x, const cfg_field *f, int64_t *out) {
+    return usd_amount(x, f, "", out);
 }
 
 int cfg_hash(cfg_ctx *x, const cfg_field *f, uint8_t out[32]) {
