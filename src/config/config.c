@@ -561,8 +561,12 @@ static int parse_keys(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
 /* ---- loading ---- */
 
 static int parse_root(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
-    static const char *const keys[] = {"server",    "admin", "ledger",  "pricing",
-                                       "providers", "keys",  "budgets", NULL};
+    static const char *const keys[] = {"server",          "admin",
+                                       "ledger",          "pricing",
+                                       "providers",       "keys",
+                                       "budgets",         "slos",
+                                       "slo_webhook",     "slo_eval_interval_ms",
+                                       "fallback_models", NULL};
     if (!root || cfg_is_null(root))
         return cfg_fail(x, 1, "providers", "is required (the file is empty)");
     if (cfg_check_map(x, root, "", keys) < 0)
@@ -570,7 +574,7 @@ static int parse_root(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
     if (parse_server(x, root, c) < 0 || parse_admin(x, root, c) < 0 ||
         parse_ledger(x, root, c) < 0 || parse_providers(x, root, c) < 0 ||
         parse_pricing(x, root, c) < 0 || parse_keys(x, root, c) < 0 ||
-        cfg_parse_budgets(x, root, c) < 0)
+        cfg_parse_budgets(x, root, c) < 0 || cfg_parse_slos(x, root, c) < 0)
         return -1;
     if (c->workers == 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -711,6 +715,7 @@ void cg_config_free(cg_config *c) {
     free(c->price_overrides);
     free(c->keys);
     cfg_free_budgets(&c->budgets);
+    free(c->slos);
     free(c);
 }
 

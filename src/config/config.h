@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget/slo.h"
 #include "cost/prices.h"
 
 typedef enum { CG_API_OPENAI = 0, CG_API_ANTHROPIC = 1 } cg_api;
@@ -111,6 +112,13 @@ typedef struct cg_config {
     size_t n_keys;
 
     cg_budgets_cfg budgets;
+
+    /* cost SLOs (section `slos`, shaped like the seeds' cost_slo.yaml) */
+    cg_slo_def *slos;
+    size_t n_slos;
+    char slo_webhook[512];       /* POSTed a JSON body on every SLO event ("" = none) */
+    int slo_eval_interval_ms;    /* default 10000 */
+    char fallback_model[2][128]; /* cheapest model per API [openai, anthropic] */
 } cg_config;
 
 /* Loads and validates. On error returns -1 and writes "file:line: field: problem"

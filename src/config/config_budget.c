@@ -233,3 +233,156 @@ void cfg_free_budgets(cg_budgets_cfg *b) {
     free(b->downgrades);
     memset(b, 0, sizeof *b);
 }
+
+/* --- slos ------------------------------------------------------------------- */
+
+/* "90s", "5m", "1h", "7d" -> milliseconds (1 s .. 30 d). */
+static int duration_ms(cfg_ctx *x, const cfg_field *f, int64_t *out) {
+    char s[32];
+    if (cfg_str(x, f, s, sizeof s) < 0)
+        return -1;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    int64_t unit = !end || end == s        ? 0
+                   : strcmp(end, "s") == 0 ? 1000
+                   : strcmp(end, "m") == 0 ? 60000
+                   : strcmp(end, "h") == 0 ? 3600000
+                   : strcmp(end, "d") == 0 ? 86400000
+                                           : 0;
+    if (!unit || v < 1 || v * unit > INT64_C(30) * 86400000)
+        return cfg_fail(x, f->line, f->path,
+                        "must be a duration like 30s, 5m, 1h or 7d (1 s to 30 d), got \"%.31s\"",
+                        s);
+    *out = v * unit;
+    return 0;
+}
+
+/* A decimal ratio like "2" or "14.4" -> milli (1000 = 1.0x), exactly. */
+static int factor_milli(cfg_ctx *x, const cfg_field *f, int64_t *out) {
+    int64_t nano;
+    if (cfg_usd(x, f, &nano) < 0)
+        return -1;
+    if (nano % 1000000 != 0 || nano < 1000000000)
+        return cfg_fail(x, f->line, f->path, "must be a ratio >= 1 with at most 3 decimals");
+    *out = nano / 1000000;
+    return 0;
+}
+
+static int parse_pair(cfg_ctx *x, const yaml_node_t *n, const char *parent, const char *key,
+                      int64_t *lng, int64_t *shrt, int64_t *factor) {
+    static const char *const keys[] = {"long", "short", "factor", NULL};
+    cfg_field f, g;
+    if (!cfg_field_get(x, n, parent, key, &f))
+        return 0;
+    if (cfg_check_map(x, f.v, f.path, keys) < 0)
+        return -1;
+    if ((cfg_field_get(x, f.v, f.path, "long", &g) && duration_ms(x, &g, lng) < 0) ||
+        (cfg_field_get(x, f.v, f.path, "short", &g) && duration_ms(x, &g, shrt) < 0) ||
+        (cfg_field_get(x, f.v, f.path, "factor", &g) && factor_milli(x, &g, factor) < 0))
+        return -1;
+    if (*shrt >= *lng)
+        return cfg_fail(x, f.line, f.path, "short window must be shorter than long");
+    if (*lng > 86400000)
+        return cfg_fail(x, f.line, f.path, "long window must be at most 1d");
+    return 0;
+}
+
+static int parse_slo(cfg_ctx *x, const yaml_node_t *n, const char *path, cg_slo_def *d) {
+    static const char *const keys[] = {"name",   "kind",    "target",   "alert_threshold",
+                                       "window", "segment", "fallback", "hold_down",
+                                       "fast",   "slow",    NULL};
+    static const char *const kinds[] = {"avg_cost_per_query", "daily_cost_total", NULL};
+    cfg_field f;
+    cg_slo_def_defaults(d);
+    if (cfg_check_map(x, n, path, keys) < 0)
+        return -1;
+    cfg_field namef;
+    if (!cfg_field_get(x, n, path, "name", &namef))
+        return cfg_required(x, &namef);
+    if (cfg_str(x, &namef, d->name, sizeof d->name) < 0)
+        return -1;
+    int kind = -1;
+    if (cfg_field_get(x, n, path, "kind", &f)) {
+        if (cfg_enum(x, &f, kinds, &kind) < 0)
+            return -1;
+    } else {
+        for (int i = 0; kinds[i]; i++)
+            if (strcmp(d->name, kinds[i]) == 0)
+                kind = i;
+        if (kind < 0)
+            return cfg_fail(x, namef.line, namef.path,
+                            "names neither kind; add kind: avg_cost_per_query | daily_cost_total");
+    }
+    d->kind = (cg_slo_kind)kind;
+    if (!cfg_field_get(x, n, path, "target", &f))
+        return cfg_required(x, &f);
+    if (cfg_usd(x, &f, &d->target) < 0)
+        return -1;
+    if (d->target <= 0)
+        return cfg_fail(x, f.line, f.path, "must be greater than 0");
+    d->alert_threshold = d->target;
+    if (cfg_field_get(x, n, path, "alert_threshold", &f) && cfg_usd(x, &f, &d->alert_threshold) < 0)
+        return -1;
+    int64_t window;
+    if (cfg_field_get(x, n, path, "window", &f) && duration_ms(x, &f, &window) < 0)
+        return -1; /* the SLO period, as in the seeds; alerting uses the pairs */
+    if (cfg_field_get(x, n, path, "segment", &f) &&
+        cfg_str(x, &f, d->segment, sizeof d->segment) < 0)
+        return -1;
+    if (cfg_field_get(x, n, path, "fallback", &f) && cfg_bool(x, &f, &d->fallback) < 0)
+        return -1;
+    if (cfg_field_get(x, n, path, "hold_down", &f) && duration_ms(x, &f, &d->hold_down_ms) < 0)
+        return -1;
+    return parse_pair(x, n, path, "fast", &d->fast_long_ms, &d->fast_short_ms,
+                      &d->fast_factor_milli) < 0 ||
+                   parse_pair(x, n, path, "slow", &d->slow_long_ms, &d->slow_short_ms,
+                              &d->slow_factor_milli) < 0
+               ? -1
+               : 0;
+}
+
+int cfg_parse_slos(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
+    static const char *const fkeys[] = {"openai", "anthropic", NULL};
+    cfg_field f, g;
+    c->slo_eval_interval_ms = 10000;
+    if (cfg_field_get(x, root, "", "slo_webhook", &f) &&
+        cfg_str(x, &f, c->slo_webhook, sizeof c->slo_webhook) < 0)
+        return -1;
+    if (c->slo_webhook[0] && strncmp(c->slo_webhook, "http://", 7) != 0 &&
+        strncmp(c->slo_webhook, "https://", 8) != 0)
+        return cfg_fail(x, f.line, f.path, "must start with http:// or https://");
+    if (cfg_field_get(x, root, "", "slo_eval_interval_ms", &f)) {
+        int64_t v;
+        if (cfg_int(x, &f, 100, 600000, &v) < 0)
+            return -1;
+        c->slo_eval_interval_ms = (int)v;
+    }
+    if (cfg_field_get(x, root, "", "fallback_models", &f)) {
+        if (cfg_check_map(x, f.v, f.path, fkeys) < 0)
+            return -1;
+        for (int i = 0; i < 2; i++)
+            if (cfg_field_get(x, f.v, f.path, fkeys[i], &g) &&
+                cfg_str(x, &g, c->fallback_model[i], sizeof c->fallback_model[i]) < 0)
+                return -1;
+    }
+    if (!cfg_field_get(x, root, "", "slos", &f))
+        return 0;
+    if (cfg_check_seq(x, f.v, f.path) < 0)
+        return -1;
+    size_t n = (size_t)(f.v->data.sequence.items.top - f.v->data.sequence.items.start);
+    c->slos = n ? calloc(n, sizeof *c->slos) : NULL;
+    if (n && !c->slos)
+        return cfg_fail(x, f.line, f.path, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char path[CFG_PATH_MAX];
+        cfg_path_idx(path, sizeof path, f.path, i);
+        const yaml_node_t *it = cfg_node(x, f.v->data.sequence.items.start[i]);
+        if (parse_slo(x, it, path, &c->slos[i]) < 0)
+            return -1;
+        if (c->slos[i].fallback && !c->fallback_model[0][0] && !c->fallback_model[1][0])
+            return cfg_fail(x, cfg_line(it), path,
+                            "fallback: true needs fallback_models (the cheapest model per API)");
+        c->n_slos++;
+    }
+    return 0;
+}

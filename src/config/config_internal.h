@@ -86,5 +86,7 @@ long cfg_find_dup(const void *const *keys, const size_t *lens, size_t n, size_t 
 /* The `budgets` section (config_budget.c). */
 int cfg_parse_budgets(cfg_ctx *x, const yaml_node_t *root, cg_config *c);
 void cfg_free_budgets(cg_budgets_cfg *b);
+/* The `slos`, `slo_webhook`, `slo_eval_interval_ms`, `fallback_models` keys. */
+int cfg_parse_slos(cfg_ctx *x, const yaml_node_t *root, cg_config *c);
 
 #endif

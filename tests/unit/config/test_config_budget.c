@@ -94,10 +94,58 @@ static void test_errors(void **state) {
                  "decimal USD amount with");
 }
 
+static void test_slos(void **state) {
+    (void)state;
+    cg_config *c = NULL;
+    char err[512] = "";
+    int rc = load("slos:\n"
+                  "  - name: avg_cost_per_query\n"
+                  "    target: 0.025\n"
+                  "    window: 7d\n"
+                  "    alert_threshold: 0.04\n"
+                  "    fallback: true\n"
+                  "    hold_down: 15m\n"
+                  "  - name: sales daily\n"
+                  "    kind: daily_cost_total\n"
+                  "    segment: sales\n"
+                  "    target: 500\n"
+                  "    fast: {long: 2h, short: 10m, factor: \"14.4\"}\n"
+                  "slo_webhook: http://127.0.0.1:9/hook\n"
+                  "fallback_models: {openai: gpt-4o-mini, anthropic: claude-haiku-4-5}\n",
+                  &c, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(c->n_slos, 2);
+    assert_int_equal(c->slos[0].kind, CG_SLO_AVG_PER_QUERY);
+    assert_int_equal(c->slos[0].target, 25000000);
+    assert_int_equal(c->slos[0].alert_threshold, 40000000);
+    assert_true(c->slos[0].fallback);
+    assert_int_equal(c->slos[0].hold_down_ms, 15 * 60000);
+    assert_int_equal(c->slos[0].fast_long_ms, 3600000); /* default pair */
+    assert_int_equal(c->slos[1].kind, CG_SLO_DAILY_TOTAL);
+    assert_string_equal(c->slos[1].segment, "sales");
+    assert_int_equal(c->slos[1].fast_long_ms, 7200000);
+    assert_int_equal(c->slos[1].fast_factor_milli, 14400);
+    assert_string_equal(c->slo_webhook, "http://127.0.0.1:9/hook");
+    assert_string_equal(c->fallback_model[1], "claude-haiku-4-5");
+    cg_config_free(c);
+    expect_error("slos:\n  - name: x\n    target: 1\n",
+                 "b.yaml:6: slos[0].name: names neither kind");
+    expect_error("slos:\n  - name: daily_cost_total\n    target: 1\n    hold_down: 5y\n",
+                 "b.yaml:8: slos[0].hold_down: must be a duration");
+    expect_error("slos:\n  - {name: daily_cost_total, target: 1, fallback: true}\n",
+                 "b.yaml:6: slos[0]: fallback: true needs fallback_models");
+    expect_error("slos:\n  - {name: daily_cost_total, target: 1, fast: {long: 5m, short: 1h}}\n",
+                 "b.yaml:6: slos[0].fast: short window must be shorter");
+    expect_error("slo_webhook: ftp://x\n", "b.yaml:6: slo_webhook: must start with http");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_section),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_slos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
