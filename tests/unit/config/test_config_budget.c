@@ -138,7 +138,7 @@ static void test_slos(void **state) {
                  "b.yaml:6: slos[0]: fallback: true needs fallback_models");
     expect_error("slos:\n  - {name: daily_cost_total, target: 1, fast: {long: 5m, short: 1h}}\n",
                  "b.yaml:6: slos[0].fast: short window must be shorter");
-    expect_error("slo_webhook: ftp://x\n", "b.yaml:6: slo_webhook: must start with http");
+    expect_error("slo_webhook: ftp://x\n", "b.yaml:5: slo_webhook: must start with http");
 }
 
 int main(void) {
