@@ -284,6 +284,9 @@ static struct evhttp *make_http(cg_worker *w, int fd, listener_ctx *lc,
     /* evhttp answers oversize bodies itself (plain 413) only far past our
      * limit; up to 2x the limit the parse stage answers in provider shape */
     evhttp_set_max_body_size(http, (ev_ssize_t)(c->max_body_bytes * 2 + 65536));
+    /* past that, read (and discard) the rest of the body before the 413, so
+     * the client gets the answer instead of a reset while it is still sending */
+    evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_max_headers_size(http, 64 * 1024);
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
                                          EVHTTP_REQ_PUT | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_HEAD);

@@ -22,8 +22,11 @@ size_t cg_sse_pending(const cg_sse *s) {
 /* Finds the end of the first event (just past its blank line) in p[0..n),
  * starting the search at `from`. Returns 0 when none yet. */
 static size_t find_boundary(const char *p, size_t n, size_t from) {
-    /* a blank line is a line terminator directly after another one */
-    size_t i = from > 0 ? from - 1 : 0;
+    /* a blank line is a line terminator directly after another one. The
+     * previous scan may have stopped inside an unfinished one ("\r", "\n\r",
+     * "\r\n\r" at the end), so resume at most 3 bytes back, where its first
+     * terminator starts. */
+    size_t i = from > 3 ? from - 3 : 0;
     for (; i < n; i++) {
         char c = p[i];
         if (c != '\n' && c != '\r')

@@ -15,8 +15,8 @@
 static const cg_stage STAGES[] = {
     {"parse", cg_stage_parse},       /* body -> JSON, provider adapter validation */
     {"identify", cg_stage_identify}, /* gateway key -> tenant/user/segment, attribution */
+    {"route", cg_stage_route},       /* model -> provider (an unserved model is a 404) */
     {"admit", cg_stage_admit},       /* price known? pre-call estimate */
-    {"route", cg_stage_route},       /* model -> provider */
     {"upstream", cg_stage_upstream}, /* the provider call, streamed through */
     {"settle", cg_stage_settle},     /* usage -> cost -> ledger (durable before release) */
     {"respond", cg_stage_respond},   /* release the response / the stream's tail */
@@ -56,7 +56,8 @@ void cg_engine_send_error(cg_req *r) {
     cg_buf b;
     cg_buf_init(&b, 8192);
     ops->error_body(&b, r->err_status, r->err_type, r->err_code, r->err_param, r->err_msg);
-    r->http_status = r->err_status;
+    if (!r->client_gone) /* else it stays 499 */
+        r->http_status = r->err_status;
     if (r->hreq) {
         struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
         evhttp_add_header(h, "Content-Type", "application/json");

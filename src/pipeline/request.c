@@ -56,6 +56,8 @@ void cg_req_unref(cg_req *r) {
         cg_upstream_cancel(r->call);
     if (r->drain_ev)
         event_free(r->drain_ev);
+    if (r->hup_ev)
+        event_free(r->hup_ev);
     json_decref(r->body);
     curl_slist_free_all(r->up_headers);
     cg_buf_free(&r->body_raw);

@@ -1,9 +1,12 @@
 /* request: the state of one proxied request as it moves through the stages.
  *
- * Owns: the cg_req struct and its lifetime. A request is reference counted:
- * the HTTP side, an in-flight upstream call and a pending ledger commit each
- * hold a reference, so whichever finishes last frees it. Everything here is
- * touched only by the worker thread that accepted the request.
+ * Owns: the cg_req struct and its lifetime. A request is reference counted;
+ * today the stage loop holds the only reference, carried across each wait
+ * on I/O (the upstream call, the ledger commit) by the callback that resumes
+ * it, and drops it when the last stage ends. The client connection may go
+ * away first (closecb, or the close watcher hup_ev): the request then
+ * finishes without it. Everything here is touched only by the worker thread
+ * that accepted the request.
  */
 #ifndef CG_PIPELINE_REQUEST_H
 #define CG_PIPELINE_REQUEST_H
@@ -87,6 +90,7 @@ typedef struct cg_req {
     int up_stream_error; /* the provider sent an error event mid-stream */
     int paused;
     struct event *drain_ev; /* bounds draining after a client disconnect */
+    struct event *hup_ev;   /* client socket closed while the call is upstream */
     int ledger_ok;
 
     /* timing (monotonic microseconds) */

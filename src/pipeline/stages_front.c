@@ -1,5 +1,5 @@
 /* stages_front: the stages before the provider call: parse, identify,
- * admit, route. Each either lets the request go on or records a
+ * route, admit. Each either lets the request go on or records a
  * provider-shaped error naming the problem. */
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -30,7 +30,9 @@ cg_stage_rc cg_stage_parse(cg_req *r) {
         return CG_ERROR;
     }
     json_error_t je;
-    r->body = json_loadb(r->body_raw.data, r->body_raw.len, JSON_REJECT_DUPLICATES, &je);
+    /* any top-level value, so a non-object gets its own message below */
+    r->body = json_loadb(r->body_raw.data, r->body_raw.len,
+                         JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!r->body) {
         cg_req_fail(r, 400, "invalid_request_error", "invalid_json", NULL,
                     "We could not parse the JSON body of your request: %s (line %d, column %d).",
@@ -38,8 +40,10 @@ cg_stage_rc cg_stage_parse(cg_req *r) {
         return CG_ERROR;
     }
     if (!json_is_object(r->body)) {
+        static const char *const names[] = {"an object", "an array", "a string", "an integer",
+                                            "a number",  "true",     "false",    "null"};
         cg_req_fail(r, 400, "invalid_request_error", "invalid_json", NULL,
-                    "The request body must be a JSON object.");
+                    "The request body must be a JSON object, not %s.", names[json_typeof(r->body)]);
         return CG_ERROR;
     }
     return r->ops->parse(r) == 0 ? CG_NEXT : CG_ERROR;

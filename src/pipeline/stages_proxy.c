@@ -164,13 +164,12 @@ static void on_drain_deadline(evutil_socket_t fd, short what, void *arg) {
     cg_engine_resume(r);
 }
 
-static void on_client_close(struct evhttp_connection *evcon, void *arg) {
-    (void)evcon;
-    cg_req *r = arg;
+/* The client left before its response ended: keep reading the upstream
+ * (bounded by drain_ms and drain_max_bytes) to learn the usage. */
+static void client_left(cg_req *r) {
     if (r->client_gone || r->finished)
         return;
     r->client_gone = 1;
-    r->evcon = NULL;
     cg_metrics_client_disconnect(r->gw->metrics);
     if (!r->call)
         return;
@@ -185,6 +184,39 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg) {
         r->paused = 0;
         cg_upstream_resume(r->call);
     }
+}
+
+/* libevent is freeing the client connection (a write failed or timed out);
+ * the request is detached from it and ours to finish. */
+static void on_client_close(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    cg_req *r = arg;
+    r->evcon = NULL;
+    if (r->hup_ev)
+        event_del(r->hup_ev); /* before libevent closes (and may reuse) the fd */
+    client_left(r);
+}
+
+/* The client closed its socket (EOF or reset) while we wait on the upstream.
+ * libevent stops reading a connection once its request is dispatched, so
+ * without this a non-stream client that leaves is only noticed when the
+ * reply fails, and a stream's only at its next chunk. As in nginx, a
+ * half-close counts as leaving. */
+static void on_client_hup(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    client_left((cg_req *)arg);
+}
+
+static void watch_client(cg_req *r) {
+    struct bufferevent *bev = r->evcon ? evhttp_connection_get_bufferevent(r->evcon) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    struct event_base *base = cg_worker_base(r->w);
+    if (fd < 0 || !(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE))
+        return; /* the closecb alone still notices, later */
+    r->hup_ev = event_new(base, fd, EV_CLOSED, on_client_hup, r);
+    if (r->hup_ev)
+        event_add(r->hup_ev, NULL);
 }
 
 cg_stage_rc cg_stage_upstream(cg_req *r) {
@@ -211,8 +243,10 @@ cg_stage_rc cg_stage_upstream(cg_req *r) {
         cg_req_fail(r, 500, "api_error", NULL, NULL, "could not start the upstream call");
         return CG_ERROR;
     }
-    if (r->evcon)
+    if (r->evcon) {
         evhttp_connection_set_closecb(r->evcon, on_client_close, r);
+        watch_client(r);
+    }
     return CG_AGAIN;
 }
 
@@ -230,7 +264,7 @@ static void estimate_usage(cg_req *r, cg_usage *u) {
     int64_t out_est = (r->out_chars + 3) / 4;
     if (u->output < out_est)
         u->output = out_est;
-    if (u->output == 0 && r->up_res != CG_UP_TIMEOUT_FIRST)
+    if (u->output == 0 && r->up_status != 0)
         u->output = 1; /* something was generated; never price a billed call at zero */
 }
 
@@ -321,9 +355,11 @@ cg_stage_rc cg_stage_settle(cg_req *r) {
             r->ops->on_body(r, j);
         json_decref(j);
     }
-    /* billed: the provider accepted the call (2xx), or it may have (no
-     * answer in time after the request was sent) */
-    int billed = up2xx || r->up_res == CG_UP_TIMEOUT_FIRST;
+    /* billed: the provider accepted the call (2xx), or it may have: the
+     * request was sent and no answer came (first-byte timeout, or the drain
+     * after a client disconnect gave up before the response headers) */
+    int billed = up2xx || (r->up_status == 0 &&
+                           (r->up_res == CG_UP_TIMEOUT_FIRST || r->up_res == CG_UP_ABORTED));
     if (r->client_gone)
         snprintf(r->status, sizeof r->status, "client_disconnected");
     else if (r->up_res == CG_UP_TIMEOUT_FIRST || r->up_res == CG_UP_TIMEOUT_IDLE)
@@ -378,6 +414,8 @@ static void cost_header(cg_req *r) {
 }
 
 cg_stage_rc cg_stage_respond(cg_req *r) {
+    if (r->hup_ev)
+        event_del(r->hup_ev); /* the reply below may end the connection */
     if (!r->hreq)
         return CG_DONE;
     if (r->reply_started) {
@@ -404,6 +442,15 @@ cg_stage_rc cg_stage_respond(cg_req *r) {
         cg_buf_free(&end);
         evhttp_send_reply_end(r->hreq); /* frees a detached request too */
         r->hreq = NULL;
+        return CG_DONE;
+    }
+    if (r->client_gone && r->up_sse) {
+        /* the stream went to nobody (a client that only half-closed still
+         * reads this); its events were parsed, not kept, so no body to send */
+        cg_req_fail(r, 499, "api_error", "client_closed", NULL,
+                    "The client closed its connection before the stream started; the "
+                    "upstream stream was drained to settle its cost.");
+        cg_engine_send_error(r);
         return CG_DONE;
     }
     int status = client_status(r);

@@ -59,6 +59,9 @@ static int parse(cg_req *r) {
     json_t *msgs = json_object_get(b, "messages");
     if (!json_is_array(msgs))
         return bad(r, "messages", "list", msgs);
+    if (json_array_size(msgs) == 0)
+        return cg_req_fail(r, 400, "invalid_request_error", NULL, "messages",
+                           "messages: at least one message is required");
     size_t i;
     json_t *m;
     json_array_foreach(msgs, i, m) {
@@ -130,6 +133,10 @@ static void on_event(cg_req *r, const cg_sse_event *ev, int *forward, int *termi
     }
     if (is_event(ev, "message_stop")) {
         *terminal = 1;
+        return;
+    }
+    if (is_event(ev, "error")) {
+        r->up_stream_error = 1; /* forwarded as is; the stream ends with it */
         return;
     }
     int start = is_event(ev, "message_start");

@@ -172,7 +172,7 @@ static void on_event(cg_req *r, const cg_sse_event *ev, int *forward, int *termi
         *terminal = 1;
         return;
     }
-    if (ev->data_len >= 9 && memcmp(ev->data, "{\"error\"", 9) == 0) {
+    if (ev->data_len >= 8 && memcmp(ev->data, "{\"error\"", 8) == 0) {
         r->up_stream_error = 1; /* forwarded as is; the stream ends with it */
         return;
     }
