@@ -6,6 +6,7 @@
  *   keys     hash a gateway/admin key for the config
  *   prices   list or look up model prices (built-in + config + LiteLLM file)
  *   config   validate a config file
+ *   budget   budgets and SLO state of a running gateway; change a limit
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,7 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "budget/budget.h"
+#include "budget/cli.h"
+#include "budget/slo.h"
+#include "budget/slo_runner.h"
 #include "config/config.h"
+#include "http/admin_budget.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/money.h"
@@ -38,6 +44,7 @@ static void usage(FILE *f) {
           "  keys     hash a key for the config             (costgate keys --help)\n"
           "  prices   list or look up model prices          (costgate prices --help)\n"
           "  config   validate a config file                (costgate config --help)\n"
+          "  budget   budget/SLO state, change a limit      (costgate budget --help)\n"
           "  help     this text\n",
           f);
 }
@@ -72,6 +79,10 @@ static cg_price_table *load_prices(const cg_config *c) {
     for (size_t i = 0; i < c->n_price_overrides; i++)
         cg_prices_set(t, &c->price_overrides[i]);
     return t;
+}
+
+static int64_t gateway_clock(void *arg) {
+    return (int64_t)cg_gateway_now_ms(arg);
 }
 
 static int ensure_parent_dir(const char *path) {
@@ -160,6 +171,31 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "costgate: libcurl initialisation failed\n");
         goto out;
     }
+    /* budget periods (UTC day, month) follow budgets.timezone */
+    setenv("TZ", cfg->budgets.timezone, 1);
+    tzset();
+    const char *tc = getenv("COSTGATE_TEST_CLOCK");
+    gw.test_clock = tc && strcmp(tc, "1") == 0;
+    if (gw.test_clock)
+        CG_WARN("COSTGATE_TEST_CLOCK=1: POST /admin/test/clock may set the time (tests only)");
+    if (cfg->budgets.enabled) {
+        gw.budgets = cg_budgets_new(cfg, gateway_clock, &gw);
+        if (!gw.budgets || cg_budgets_load_ledger(gw.budgets, cfg->ledger_path, err, sizeof err) ||
+            cg_admin_budget_load(&gw, cfg->ledger_path, err, sizeof err)) {
+            fprintf(stderr, "costgate: budgets: %s\n", gw.budgets ? err : "out of memory");
+            goto out;
+        }
+    }
+    if (cfg->n_slos) {
+        gw.slos = cg_slos_new(cfg->slos, cfg->n_slos);
+        gw.slo_runner = gw.slos ? cg_slo_runner_start(gw.slos, cfg->slo_eval_interval_ms,
+                                                      cfg->slo_webhook, gateway_clock, &gw)
+                                : NULL;
+        if (!gw.slo_runner) {
+            fprintf(stderr, "costgate: cannot start the SLO evaluator\n");
+            goto out;
+        }
+    }
     /* signals are taken by sigwait below, never by a worker thread */
     sigset_t set;
     sigemptyset(&set);
@@ -192,6 +228,9 @@ static int cmd_serve(int argc, char **argv) {
     srv = NULL;
     rc = 0;
 out:
+    cg_slo_runner_stop(gw.slo_runner);
+    cg_slos_free(gw.slos);
+    cg_budgets_free(gw.budgets);
     if (gw.ledger)
         cg_ledger_close(gw.ledger);
     cg_metrics_free(gw.metrics);
@@ -414,6 +453,8 @@ int main(int argc, char **argv) {
         return cmd_prices(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "budget") == 0)
+        return cg_budget_main(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;

@@ -10,6 +10,8 @@
 
 #include "core/hash.h"
 #include "core/money.h"
+#include "budget/budget.h"
+#include "http/admin_budget.h"
 #include "obs/metrics.h"
 #include "store/ledger.h"
 
@@ -40,6 +42,7 @@ static void reply_metrics(cg_gateway *gw, struct evhttp_request *req) {
     cg_buf b;
     cg_buf_init(&b, 16u << 20);
     cg_metrics_render(gw->metrics, gw->ledger, &b);
+    cg_admin_budget_metrics(gw, &b);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     struct evbuffer *out = evbuffer_new();
@@ -53,6 +56,7 @@ static void reply_metrics(cg_gateway *gw, struct evhttp_request *req) {
 
 typedef struct ingest {
     cg_worker *w;
+    cg_gateway *gw;
     struct evhttp_request *req;
     cg_ledger_row row;
     int ok;
@@ -63,6 +67,10 @@ static void ingest_done_on_loop(void *arg) {
     char body[512];
     char usd[40];
     int n;
+    if (in->ok && in->gw->budgets) { /* ingested spend counts against budgets too */
+        cg_budget_who who = {in->row.tenant, in->row.user, in->row.segment, in->row.feature};
+        cg_budgets_add_spent(in->gw->budgets, &who, in->row.ts_ms, in->row.cost_total);
+    }
     if (in->ok) {
         n = snprintf(body, sizeof body,
                      "{\"id\":\"%s\",\"status\":\"recorded\",\"axis\":\"%s\",\"amount_nano_usd\":"
@@ -173,6 +181,7 @@ static void ingest_cost(cg_worker *w, cg_gateway *gw, struct evhttp_request *req
     row->baseline_cost = nano;
     row->http_status = 201;
     in->w = w;
+    in->gw = gw;
     in->req = req;
     json_decref(b);
     if (cg_ledger_submit(gw->ledger, row, ingest_done, in) != 0) {
@@ -207,6 +216,8 @@ int cg_admin_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, co
         ingest_cost(w, gw, req);
         return 1;
     }
+    if (cg_admin_budget_handle(w, gw, req, uri, m))
+        return 1;
     cg_server_reply_error(req, CG_API_OPENAI, 404, "invalid_request_error", "unknown_url",
                           "No such admin endpoint or method.");
     return 1;

@@ -32,7 +32,12 @@ static const char *API_NAMES[] = {"openai", "anthropic"};
 static const char *EP_NAMES[] = {"chat", "messages", "embeddings", "models"};
 static const char *CLASS_NAMES[] = {"2xx", "3xx", "4xx", "5xx", "other"};
 
+static const char *BSCOPES[] = {"query",       "user_day",   "segment_day", "tenant_month",
+                                "feature_day", "global_day", "slo"};
+static const char *BACTIONS[] = {"reject", "downgrade", "dry_run", "fallback"};
+
 struct cg_metrics {
+    atomic_uint_fast64_t budget[7][4];
     atomic_uint_fast64_t req[2][4][5][2]; /* api, endpoint, class, stream */
     atomic_int_fast64_t inflight;
     atomic_uint_fast64_t disconnects;
@@ -93,6 +98,12 @@ void cg_metrics_inflight(cg_metrics *m, int delta) {
 
 void cg_metrics_client_disconnect(cg_metrics *m) {
     atomic_fetch_add(&m->disconnects, 1);
+}
+
+void cg_metrics_budget_action(cg_metrics *m, const char *scope, const char *action) {
+    int s = idx(BSCOPES, 7, scope), a = idx(BACTIONS, 4, action);
+    if (s >= 0 && a >= 0)
+        atomic_fetch_add(&m->budget[s][a], 1);
 }
 
 void cg_metrics_settle(cg_metrics *m, const char *model, const cg_usage *u, const cg_cost *c,
@@ -214,6 +225,16 @@ void cg_metrics_render(cg_metrics *m, struct cg_ledger *ledger, cg_buf *out) {
             cg_buf_printf(out, "\",axis=\"%s\"} %lld\n", AX[a], (long long)m->models[i].cost[a]);
         }
     pthread_mutex_unlock(&m->mu);
+    cg_buf_puts(out, "# HELP costgate_budget_actions_total Budget and SLO actions by scope and "
+                     "action.\n# TYPE costgate_budget_actions_total counter\n");
+    for (int si = 0; si < 7; si++)
+        for (int a = 0; a < 4; a++) {
+            uint64_t v = atomic_load(&m->budget[si][a]);
+            if (v)
+                cg_buf_printf(out,
+                              "costgate_budget_actions_total{scope=\"%s\",action=\"%s\"} %llu\n",
+                              BSCOPES[si], BACTIONS[a], (unsigned long long)v);
+        }
     render_hist(out, "costgate_upstream_latency_seconds",
                 "Upstream call duration, request sent to last byte.", &m->latency);
     render_hist(out, "costgate_upstream_ttfb_seconds", "Upstream time to first response byte.",

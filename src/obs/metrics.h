@@ -30,6 +30,9 @@ void cg_metrics_settle(cg_metrics *m, const char *model, const cg_usage *u, cons
 void cg_metrics_upstream_latency(cg_metrics *m, int64_t latency_us, int64_t ttfb_us);
 void cg_metrics_inflight(cg_metrics *m, int delta);
 void cg_metrics_client_disconnect(cg_metrics *m);
+/* A budget or SLO action: scope is a budget scope name or "slo"; action is
+ * reject | downgrade | dry_run | fallback. */
+void cg_metrics_budget_action(cg_metrics *m, const char *scope, const char *action);
 /* Appends the exposition text. ledger may be NULL. */
 void cg_metrics_render(cg_metrics *m, struct cg_ledger *ledger, cg_buf *out);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "budget/budget.h"
 #include "http/server.h"
 #include "obs/metrics.h"
 #include "provider/provider.h"
@@ -38,6 +39,9 @@ static void finish(cg_req *r) {
     r->finished = 1;
     if (r->evcon)
         evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+    /* a reservation still held (the call never happened) is released */
+    if (r->resv.n)
+        cg_budget_settle(r->gw->budgets, &r->resv, r->cost.total);
     cg_metrics_request(r->gw->metrics, r->ops ? r->ops->name : "openai", ep_name(r), r->http_status,
                        r->stream);
     cg_metrics_inflight(r->gw->metrics, -1);
@@ -62,6 +66,8 @@ void cg_engine_send_error(cg_req *r) {
         struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
         evhttp_add_header(h, "Content-Type", "application/json");
         cg_engine_common_headers(r);
+        if (r->err_reset[0])
+            evhttp_add_header(h, "x-costgate-budget-reset", r->err_reset);
         struct evbuffer *out = evbuffer_new();
         evbuffer_add(out, b.data, b.len);
         evhttp_send_reply(r->hreq, r->err_status, NULL, out);

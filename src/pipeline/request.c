@@ -28,6 +28,7 @@ cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *h
         return NULL;
     r->w = w;
     r->gw = gw;
+    r->resv.remaining = -1;
     r->refs = 1;
     r->hreq = hreq;
     r->evcon = evhttp_request_get_connection(hreq);

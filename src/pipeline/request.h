@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "budget/budget.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "cost/meter.h"
@@ -62,6 +63,16 @@ typedef struct cg_req {
     /* identity and attribution */
     const cg_key_cfg *key;
     char tenant[64], user[128], segment[64], feature[64], intent[64];
+
+    /* budgets and model changes */
+    cg_reservation resv;
+    char requested_model[128]; /* set when the served model was changed here */
+    cg_price base_price;       /* the requested model's price: baseline cost */
+    int has_base_price;
+    int body_modified;     /* r->body differs from body_raw: serialise it */
+    int64_t estimate_nano; /* pre-call upper bound reserved against budgets */
+    int64_t baseline_nano; /* cost with no optimisation (requested model) */
+    char note[256];        /* budget / fallback actions, for the ledger */
 
     /* admission and routing */
     const cg_provider_cfg *prov;
@@ -116,6 +127,7 @@ typedef struct cg_req {
     char err_code[48];
     char err_param[64];
     char err_msg[512];
+    char err_reset[32]; /* budget_exceeded: when the period resets (ISO 8601) */
 } cg_req;
 
 cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *hreq);

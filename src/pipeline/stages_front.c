@@ -1,5 +1,5 @@
 /* stages_front: the stages before the provider call: parse, identify,
- * route, admit. Each either lets the request go on or records a
+ * route (admit is in stages_admit.c). Each either lets the request go on or records a
  * provider-shaped error naming the problem. */
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -104,27 +104,6 @@ cg_stage_rc cg_stage_identify(cg_req *r) {
     v = evhttp_find_header(h, "anthropic-beta");
     if (v)
         snprintf(r->anthropic_beta, sizeof r->anthropic_beta, "%s", v);
-    return CG_NEXT;
-}
-
-cg_stage_rc cg_stage_admit(cg_req *r) {
-    const cg_price *p = cg_prices_find(r->gw->prices, r->model);
-    if (p) {
-        cg_price_effective(p, &r->price);
-        r->has_price = 1;
-    } else if (r->gw->cfg->allow_unpriced) {
-        r->unpriced = 1;
-    } else {
-        cg_req_fail(r, 400, "invalid_request_error", "model_not_priced", "model",
-                    "Model '%s' has no price in costgate's price table, so its cost cannot be "
-                    "metered. Add it under pricing.models in the config, or set "
-                    "pricing.unknown_model: allow.",
-                    r->model);
-        return CG_ERROR;
-    }
-    /* pre-call input estimate: ~4 characters a token, rounded up, plus
-     * per-message framing; replaced by reported usage when there is any */
-    r->est_input_tokens = (cg_provider_text_chars(r->body) + 3) / 4 + 8;
     return CG_NEXT;
 }
 

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "budget/budget.h"
+#include "budget/slo.h"
 #include "core/log.h"
 #include "core/money.h"
 #include "http/server.h"
@@ -67,6 +69,23 @@ static void on_up_headers_done(void *arg, long status) {
     }
 }
 
+/* Budget state for the client: what is left (after this request's
+ * reservation, or its actual cost once settled) and any action taken. */
+static void budget_headers(cg_req *r, struct evkeyvalq *h) {
+    if (r->resv.remaining >= 0 && r->gw->budgets) {
+        int64_t left = r->resv.remaining;
+        if (r->resv.n == 0) /* settled: the reservation became the actual cost */
+            left += r->resv.amount - r->cost.total;
+        char usd[40];
+        evhttp_add_header(h, "x-costgate-budget-remaining-usd",
+                          cg_money_fmt(left < 0 ? 0 : left, usd, sizeof usd));
+    }
+    if (r->requested_model[0])
+        evhttp_add_header(h, "x-costgate-downgraded-from", r->requested_model);
+    if (r->note[0])
+        evhttp_add_header(h, "x-costgate-budget-action", r->note);
+}
+
 static void add_out_headers(cg_req *r, const char *content_type) {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
     evhttp_add_header(h, "Content-Type", content_type);
@@ -75,6 +94,7 @@ static void add_out_headers(cg_req *r, const char *content_type) {
     cg_engine_common_headers(r);
     evhttp_add_header(h, "x-costgate-model", r->served_model[0] ? r->served_model : r->model);
     evhttp_add_header(h, "x-costgate-cache", "miss");
+    budget_headers(r, h);
 }
 
 static void on_chunk_flushed(struct evhttp_connection *evcon, void *arg) {
@@ -285,7 +305,8 @@ static void fill_row(cg_req *r, cg_ledger_row *row) {
     snprintf(row->intent, sizeof row->intent, "%s", r->intent);
     snprintf(row->key_name, sizeof row->key_name, "%s", r->key ? r->key->name : "");
     snprintf(row->provider, sizeof row->provider, "%s", r->prov ? r->prov->name : "");
-    snprintf(row->model_requested, sizeof row->model_requested, "%s", r->model);
+    snprintf(row->model_requested, sizeof row->model_requested, "%s",
+             r->requested_model[0] ? r->requested_model : r->model);
     snprintf(row->model_served, sizeof row->model_served, "%s",
              r->served_model[0] ? r->served_model : r->model);
     row->stream = r->stream;
@@ -307,13 +328,14 @@ static void fill_row(cg_req *r, cg_ledger_row *row) {
     row->cost_external_api = r->cost.external_api;
     row->cost_storage_compute = r->cost.storage_compute;
     row->cost_total = r->cost.total;
-    row->baseline_cost = r->cost.total; /* no optimisation applied on this path yet */
+    row->baseline_cost = r->baseline_nano;
     row->estimated = r->estimated;
     row->unpriced = r->unpriced;
     snprintf(row->cache, sizeof row->cache, "miss");
     row->latency_us = r->latency_us;
     row->ttfb_us = r->ttfb_us;
     snprintf(row->error, sizeof row->error, "%s", r->up_detail);
+    snprintf(row->note, sizeof row->note, "%s", r->note);
 }
 
 static void ledger_done_on_loop(void *arg) {
@@ -387,6 +409,19 @@ cg_stage_rc cg_stage_settle(cg_req *r) {
             cg_cost_compute(&r->price, &r->usage, 0, &r->cost);
     } else {
         memset(&r->usage, 0, sizeof r->usage);
+    }
+    /* baseline: the same usage at the requested model's price (a downgrade
+     * or SLO fallback saved the difference) */
+    r->baseline_nano = r->cost.total;
+    if (billed && r->has_base_price) {
+        cg_cost base;
+        cg_cost_compute(&r->base_price, &r->usage, 0, &base);
+        r->baseline_nano = base.total;
+    }
+    if (r->resv.n)
+        cg_budget_settle(r->gw->budgets, &r->resv, r->cost.total);
+    if (r->gw->slos && billed) {
+        cg_slos_record(r->gw->slos, r->segment, r->cost.total, cg_gateway_now_ms(r->gw));
     }
     r->http_status = r->client_gone ? 499 : client_status(r);
     cg_metrics_upstream_latency(r->gw->metrics, r->latency_us, r->ttfb_us);

@@ -107,7 +107,7 @@ static int build(cg_req *r) {
     r->up_headers = h;
     if (!h)
         return cg_req_fail(r, 500, "api_error", NULL, NULL, "out of memory");
-    if (cg_buf_append(&r->up_body, r->body_raw.data, r->body_raw.len))
+    if (cg_provider_body(r))
         return cg_req_fail(r, 413, "request_too_large", NULL, NULL, "Request body too large.");
     return 0;
 }

@@ -1,4 +1,5 @@
 /* common: helpers shared by the provider adapters (see provider.h). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "provider/provider.h"
@@ -59,4 +60,13 @@ int64_t cg_provider_scan_text(const char *p, size_t n, const char *const *keys) 
         }
     }
     return total;
+}
+
+int cg_provider_body(cg_req *r) {
+    if (!r->body_modified)
+        return cg_buf_append(&r->up_body, r->body_raw.data, r->body_raw.len);
+    char *s = json_dumps(r->body, JSON_COMPACT);
+    int rc = s ? cg_buf_puts(&r->up_body, s) : -1;
+    free(s);
+    return rc;
 }

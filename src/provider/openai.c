@@ -151,7 +151,7 @@ static int build(cg_req *r) {
         if (rc)
             return cg_req_fail(r, 413, "invalid_request_error", "request_too_large", NULL,
                                "Request body too large.");
-    } else if (cg_buf_append(&r->up_body, r->body_raw.data, r->body_raw.len)) {
+    } else if (cg_provider_body(r)) {
         return cg_req_fail(r, 413, "invalid_request_error", "request_too_large", NULL,
                            "Request body too large.");
     }

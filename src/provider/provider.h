@@ -36,6 +36,10 @@ extern const cg_provider_ops cg_provider_openai;
 extern const cg_provider_ops cg_provider_anthropic;
 
 const cg_provider_ops *cg_provider_for_api(cg_api api);
+/* Appends the body to send upstream to r->up_body: the client's bytes as
+ * received, or r->body re-serialised when admission changed it (e.g. a
+ * downgraded model). 0, or -1 when it does not fit. */
+int cg_provider_body(cg_req *r);
 /* Sums the text a request carries (strings under content/text/system/tools),
  * for estimates when the provider reports no usage. */
 int64_t cg_provider_text_chars(const json_t *v);

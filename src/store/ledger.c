@@ -16,6 +16,8 @@ typedef struct item {
     cg_ledger_row row;
     cg_ledger_done_fn fn;
     void *arg;
+    cg_ledger_run_fn run; /* set: run(db, run_arg) instead of inserting row */
+    void *run_arg;
 } item;
 
 struct cg_ledger {
@@ -121,6 +123,12 @@ static void *writer_main(void *arg) {
         int *ok = calloc((size_t)n, sizeof *ok);
         int k = 0;
         for (item *it = batch; it; it = it->next, k++) {
+            if (it->run) {
+                int r = it->run(l->db, it->run_arg);
+                if (ok)
+                    ok[k] = r == 0;
+                continue;
+            }
             bind_row(l->ins, &it->row);
             int rc = sqlite3_step(l->ins);
             if (ok)
@@ -212,18 +220,26 @@ fail:
     return NULL;
 }
 
+static int enqueue(cg_ledger *l, item *it);
+
 int cg_ledger_submit(cg_ledger *l, const cg_ledger_row *row, cg_ledger_done_fn fn, void *arg) {
-    item *it = malloc(sizeof *it);
+    item *it = calloc(1, sizeof *it);
     if (!it)
         return -1;
-    it->next = NULL;
     it->row = *row;
     it->fn = fn;
     it->arg = arg;
+    if (enqueue(l, it) != 0) {
+        free(it);
+        return -1;
+    }
+    return 0;
+}
+
+static int enqueue(cg_ledger *l, item *it) {
     pthread_mutex_lock(&l->mu);
     if (l->closing) {
         pthread_mutex_unlock(&l->mu);
-        free(it);
         return -1;
     }
     if (l->tail)
@@ -234,6 +250,22 @@ int cg_ledger_submit(cg_ledger *l, const cg_ledger_row *row, cg_ledger_done_fn f
     l->queued++;
     pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+int cg_ledger_run(cg_ledger *l, cg_ledger_run_fn run, void *run_arg, cg_ledger_done_fn fn,
+                  void *arg) {
+    item *it = calloc(1, sizeof *it);
+    if (!it)
+        return -1;
+    it->run = run;
+    it->run_arg = run_arg;
+    it->fn = fn;
+    it->arg = arg;
+    if (enqueue(l, it) != 0) {
+        free(it);
+        return -1;
+    }
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 typedef struct cg_ledger cg_ledger;
+struct sqlite3;
 
 typedef struct cg_ledger_row {
     char request_id[48];
@@ -49,6 +50,12 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
 /* Queues a row. fn may be NULL. Returns 0, or -1 when the ledger is closed or
  * out of memory (fn is then not called). Thread-safe, never blocks on I/O. */
 int cg_ledger_submit(cg_ledger *l, const cg_ledger_row *row, cg_ledger_done_fn fn, void *arg);
+/* Runs run(db, run_arg) on the writer thread inside its next transaction
+ * (e.g. persisting a budget limit), then fn(arg, run's result == 0). The db
+ * handle must not be kept. Same threading rules as cg_ledger_submit. */
+typedef int (*cg_ledger_run_fn)(struct sqlite3 *db, void *run_arg);
+int cg_ledger_run(cg_ledger *l, cg_ledger_run_fn run, void *run_arg, cg_ledger_done_fn fn,
+                  void *arg);
 /* Blocks until everything queued so far is committed. For tests and shutdown. */
 void cg_ledger_flush(cg_ledger *l);
 /* Flushes, stops the writer and closes the file. */

@@ -60,6 +60,11 @@
     " PRIMARY KEY (request_id, attempt)"                                                           \
     ") WITHOUT ROWID;"                                                                             \
     "CREATE INDEX IF NOT EXISTS ledger_day ON ledger(day);"                                        \
-    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"                       \
+    "CREATE TABLE IF NOT EXISTS budget_limits (" /* run-time limit changes (admin API) */          \
+    " scope TEXT NOT NULL, name TEXT NOT NULL, field TEXT NOT NULL,"                               \
+    " limit_nano INTEGER," /* NULL = no limit */                                                   \
+    " action INTEGER NOT NULL DEFAULT -1, updated_ms INTEGER NOT NULL,"                            \
+    " PRIMARY KEY (scope, name, field));"
 
 #endif
