@@ -53,8 +53,7 @@ static size_t find_boundary(const char *p, size_t n, size_t from) {
     return 0;
 }
 
-static int emit(cg_sse *s, size_t end, cg_sse_cb cb, void *arg) {
-    const char *p = s->pending.data;
+static int emit(cg_sse *s, const char *p, size_t end, cg_sse_cb cb, void *arg) {
     size_t i = 0;
     cg_buf_reset(&s->data);
     s->event[0] = '\0';
@@ -105,16 +104,22 @@ static int emit(cg_sse *s, size_t end, cg_sse_cb cb, void *arg) {
 int cg_sse_feed(cg_sse *s, const char *p, size_t n, cg_sse_cb cb, void *arg) {
     if (cg_buf_append(&s->pending, p, n))
         return -1;
+    /* events are emitted in place; the consumed prefix is dropped once at
+     * the end, so a chunk holding many events costs linear time */
+    size_t off = 0;
+    int rc = 0;
     for (;;) {
-        size_t end = find_boundary(s->pending.data, s->pending.len, s->scan);
+        size_t end = find_boundary(s->pending.data + off, s->pending.len - off, s->scan);
         if (end == 0) {
-            s->scan = s->pending.len;
-            return 0;
+            s->scan = s->pending.len - off;
+            break;
         }
-        int rc = emit(s, end, cb, arg);
-        cg_buf_consume(&s->pending, end);
+        rc = emit(s, s->pending.data + off, end, cb, arg);
+        off += end;
         s->scan = 0;
         if (rc)
-            return rc;
+            break;
     }
+    cg_buf_consume(&s->pending, off);
+    return rc;
 }

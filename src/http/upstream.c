@@ -3,17 +3,22 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/log.h"
 
+#define EASY_POOL_MAX 64
+
 struct cg_upstream {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
     size_t active;
+    CURL *pool[EASY_POOL_MAX]; /* reset easy handles kept for reuse */
+    int npool;
 };
 
 struct cg_up_call {
@@ -33,7 +38,8 @@ struct cg_up_call {
 };
 
 typedef struct sock_ctx {
-    struct event *ev;
+    struct event ev; /* re-assigned in place when curl changes the interest */
+    int added;
     cg_upstream *u;
 } sock_ctx;
 
@@ -50,7 +56,12 @@ int cg_upstream_global_init(void) {
 static void finish(cg_up_call *c, cg_up_result res, const char *detail) {
     cg_upstream *u = c->u;
     curl_multi_remove_handle(u->multi, c->easy);
-    curl_easy_cleanup(c->easy);
+    if (u->npool < EASY_POOL_MAX) {
+        curl_easy_reset(c->easy);
+        u->pool[u->npool++] = c->easy;
+    } else {
+        curl_easy_cleanup(c->easy);
+    }
     event_free(c->deadline);
     u->active--;
     cg_up_callbacks cb = c->cb;
@@ -114,7 +125,8 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
     sock_ctx *sc = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (sc) {
-            event_free(sc->ev);
+            if (sc->added)
+                event_del(&sc->ev);
             free(sc);
             curl_multi_assign(u->multi, s, NULL);
         }
@@ -128,14 +140,13 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
             return -1;
         sc->u = u;
         curl_multi_assign(u->multi, s, sc);
-    } else {
-        event_free(sc->ev);
+    } else if (sc->added) {
+        event_del(&sc->ev);
     }
-    sc->ev = event_new(u->base, s, kind, on_sock_event, u);
-    if (!sc->ev)
+    if (event_assign(&sc->ev, u->base, s, kind, on_sock_event, u) != 0)
         return -1;
-    event_add(sc->ev, NULL);
-    return 0;
+    sc->added = event_add(&sc->ev, NULL) == 0;
+    return sc->added ? 0 : -1;
 }
 
 static int timer_cb(CURLM *m, long timeout_ms, void *userp) {
@@ -172,6 +183,8 @@ cg_upstream *cg_upstream_new(struct event_base *base, long max_conns) {
 void cg_upstream_free(cg_upstream *u) {
     if (!u)
         return;
+    while (u->npool > 0)
+        curl_easy_cleanup(u->pool[--u->npool]);
     if (u->multi)
         curl_multi_cleanup(u->multi);
     if (u->timer)
@@ -265,7 +278,7 @@ cg_up_call *cg_upstream_start(cg_upstream *u, const cg_up_opts *o, const cg_up_c
     c->arg = arg;
     c->idle_ms = o->idle_timeout_ms;
     c->t_start_us = now_us();
-    c->easy = curl_easy_init();
+    c->easy = u->npool ? u->pool[--u->npool] : curl_easy_init();
     c->deadline = evtimer_new(u->base, on_deadline, c);
     if (!c->easy || !c->deadline)
         goto fail;
@@ -284,6 +297,9 @@ cg_up_call *cg_upstream_start(cg_upstream *u, const cg_up_opts *o, const cg_up_c
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* no proxy from the environment: saves a getenv()/parse per call; an
+     * explicit proxy would be configured per provider */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     if (o->body) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body);

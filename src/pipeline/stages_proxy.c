@@ -10,7 +10,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
 
@@ -74,7 +77,9 @@ static void on_up_headers_done(void *arg, long status) {
 static void budget_headers(cg_req *r, struct evkeyvalq *h) {
     if (r->resv.remaining >= 0 && r->gw->budgets) {
         int64_t left = r->resv.remaining;
-        if (r->resv.n == 0) /* settled: the reservation became the actual cost */
+        /* settled: the reservation became the actual cost; a dry run breached
+         * a limit, so what is left there stays 0 */
+        if (r->resv.n == 0 && !r->resv.dry_run)
             left += r->resv.amount - r->cost.total;
         char usd[40];
         evhttp_add_header(h, "x-costgate-budget-remaining-usd",
@@ -112,6 +117,12 @@ static void send_chunk(cg_req *r, const char *p, size_t n) {
     if (!r->reply_started) {
         add_out_headers(r, "text/event-stream; charset=utf-8");
         evhttp_add_header(evhttp_request_get_output_headers(r->hreq), "Cache-Control", "no-cache");
+        /* stream events are small writes: never let Nagle hold them back */
+        struct bufferevent *bev = r->evcon ? evhttp_connection_get_bufferevent(r->evcon) : NULL;
+        if (bev) {
+            int one = 1;
+            setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
         evhttp_send_reply_start(r->hreq, 200, "OK");
         r->reply_started = 1;
     }
@@ -371,7 +382,8 @@ cg_stage_rc cg_stage_settle(cg_req *r) {
         r->latency_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - r->t_start_us;
     }
     int up2xx = r->up_status >= 200 && r->up_status < 300;
-    if (up2xx && !r->up_sse && r->up_resp.len) {
+    if (up2xx && !r->up_sse && r->up_resp.len &&
+        cg_provider_fast_usage(r, r->up_resp.data, r->up_resp.len) != 0) {
         json_t *j = json_loadb(r->up_resp.data, r->up_resp.len, 0, NULL);
         if (j)
             r->ops->on_body(r, j);

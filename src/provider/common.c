@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost/usage.h"
 #include "provider/provider.h"
 
 const cg_provider_ops *cg_provider_for_api(cg_api api) {
@@ -69,4 +70,75 @@ int cg_provider_body(cg_req *r) {
     int rc = s ? cg_buf_puts(&r->up_body, s) : -1;
     free(s);
     return rc;
+}
+
+/* The last occurrence of needle in p[0..n), or NULL. */
+static const char *memrmem(const char *p, size_t n, const char *needle, size_t nl) {
+    if (nl > n)
+        return NULL;
+    for (const char *q = p + n - nl; q >= p; q--)
+        if (*q == *needle && memcmp(q, needle, nl) == 0)
+            return q;
+    return NULL;
+}
+
+/* The JSON object starting at p (after optional spaces), as [start, end). */
+static int object_at(const char *p, const char *end, const char **os, const char **oe) {
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    if (p >= end || *p != '{')
+        return -1;
+    int depth = 0, in_str = 0;
+    for (const char *q = p; q < end; q++) {
+        char ch = *q;
+        if (in_str) {
+            if (ch == '\\')
+                q++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '{') {
+            depth++;
+        } else if (ch == '}' && --depth == 0) {
+            *os = p;
+            *oe = q + 1;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cg_provider_fast_usage(cg_req *r, const char *body, size_t n) {
+    /* a key with unescaped quotes cannot occur inside a JSON string, so the
+     * last "usage": is the top-level one (it follows the choices) */
+    const char *u = memrmem(body, n, "\"usage\":", 8);
+    const char *os, *oe;
+    if (!u || object_at(u + 8, body + n, &os, &oe) != 0)
+        return -1;
+    json_t *j = json_loadb(os, (size_t)(oe - os), 0, NULL);
+    if (!j)
+        return -1;
+    int rc = r->api == CG_API_ANTHROPIC  ? cg_usage_from_anthropic(j, &r->usage)
+             : r->ep == CG_EP_EMBEDDINGS ? cg_usage_from_openai_embedding(j, &r->usage)
+                                         : cg_usage_from_openai(j, &r->usage);
+    json_decref(j);
+    if (rc != 0)
+        return -1;
+    const char *m = memmem(body, n, "\"model\":", 8);
+    if (m && !r->served_model[0]) {
+        const char *v = m + 8, *end = body + n;
+        while (v < end && *v == ' ')
+            v++;
+        if (v < end && *v == '"') {
+            const char *q = memchr(v + 1, '"', (size_t)(end - v - 1));
+            size_t len = q ? (size_t)(q - v - 1) : 0;
+            if (q && len < sizeof r->served_model && !memchr(v + 1, '\\', len)) {
+                memcpy(r->served_model, v + 1, len);
+                r->served_model[len] = '\0';
+            }
+        }
+    }
+    r->usage_seen = 2;
+    return 0;
 }

@@ -40,6 +40,10 @@ const cg_provider_ops *cg_provider_for_api(cg_api api);
  * received, or r->body re-serialised when admission changed it (e.g. a
  * downgraded model). 0, or -1 when it does not fit. */
 int cg_provider_body(cg_req *r);
+/* Reads usage (and the served model) from a complete 2xx non-stream body
+ * without parsing all of it. 0 when usage was found and valid, else -1 (the
+ * caller then parses the whole body). */
+int cg_provider_fast_usage(cg_req *r, const char *body, size_t n);
 /* Sums the text a request carries (strings under content/text/system/tools),
  * for estimates when the provider reports no usage. */
 int64_t cg_provider_text_chars(const json_t *v);

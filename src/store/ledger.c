@@ -193,7 +193,8 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
     }
     sqlite3_busy_timeout(l->db, 5000);
     if (sqlite3_exec(l->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" CG_LEDGER_SCHEMA_SQL,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA "
+                     "wal_autocheckpoint=4000;" CG_LEDGER_SCHEMA_SQL,
                      NULL, NULL, &emsg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot initialise ledger %s: %s", path, emsg ? emsg : "?");
         goto fail;
