@@ -362,7 +362,7 @@ int cg_budgets_load_ledger(cg_budgets *b, const char *path, char *err, size_t er
         goto out;
     }
     /* every row since the start of this month, aggregated per who and day */
-    const char *sql = "SELECT tenant, user, segment, feature, ts_ms / 3600000, SUM(cost_total)"
+    const char *sql = "SELECT tenant, user, segment, feature, ts_ms / 900000, SUM(cost_total)"
                       " FROM ledger WHERE ts_ms >= ? AND cost_total != 0"
                       " GROUP BY 1, 2, 3, 4, 5";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -379,10 +379,9 @@ int cg_budgets_load_ledger(cg_budgets *b, const char *path, char *err, size_t er
         cg_budget_who w = {
             (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
             (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3)};
-        /* grouped by hour: an hour never straddles a local day boundary in
-         * zones with whole-hour offsets; half-hour zones are handled by the
-         * hour's midpoint, the same day as all of its rows but at worst 30 min */
-        int64_t ts = sqlite3_column_int64(st, 4) * 3600000 + 1800000;
+        /* grouped by quarter hour: every time zone's offset is a multiple
+         * of 15 min, so a group never straddles a local day boundary */
+        int64_t ts = sqlite3_column_int64(st, 4) * 900000 + 450000;
         periods p;
         periods_at(ts, &p);
         add_spent_locked(b, &w, &p, sqlite3_column_int64(st, 5));

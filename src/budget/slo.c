@@ -124,7 +124,20 @@ static int64_t burn(const slo *o, int64_t now_ms, int64_t window_ms) {
     return (int64_t)(cost * 1000 * DAY_MS / ((__int128)nmin * MINUTE_MS * o->d.target));
 }
 
+/* Events are collected under the lock and delivered after it: fn may block
+ * (a webhook POST), and the request path takes this lock. */
+static void emit(cg_slo_event *buf, size_t *n, cg_slo_event_fn fn, void *arg,
+                 const cg_slo_event *ev) {
+    if (buf)
+        buf[(*n)++] = *ev;
+    else if (fn)
+        fn(arg, ev); /* no memory for the buffer: deliver under the lock */
+}
+
 void cg_slos_evaluate(cg_slos *s, int64_t now_ms, cg_slo_event_fn fn, void *arg) {
+    /* at most 3 events per SLO: each pair's transition and the fallback's */
+    cg_slo_event *evs = s->n ? malloc(s->n * 3 * sizeof *evs) : NULL;
+    size_t nev = 0;
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->n; i++) {
         slo *o = &s->v[i];
@@ -152,8 +165,7 @@ void cg_slos_evaluate(cg_slos *s, int64_t now_ms, cg_slo_event_fn fn, void *arg)
                 .factor_milli = p == 0 ? d->fast_factor_milli : d->slow_factor_milli,
                 .at_ms = now_ms,
             };
-            if (fn)
-                fn(arg, &ev);
+            emit(evs, &nev, fn, arg, &ev);
         }
         if (fast || slow)
             o->quiet_since_ms = now_ms;
@@ -173,12 +185,14 @@ void cg_slos_evaluate(cg_slos *s, int64_t now_ms, cg_slo_event_fn fn, void *arg)
                                    .burn_short_milli = o->burn[1],
                                    .factor_milli = d->fast_factor_milli,
                                    .at_ms = now_ms};
-                if (fn)
-                    fn(arg, &ev);
+                emit(evs, &nev, fn, arg, &ev);
             }
         }
     }
     pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; fn && i < nev; i++)
+        fn(arg, &evs[i]); /* names point into the SLO definitions, which never change */
+    free(evs);
 }
 
 int cg_slos_fallback(cg_slos *s, const char *segment) {

@@ -20,6 +20,9 @@
 #include "provider/provider.h"
 
 #define DEFAULT_OUTPUT_BOUND 4096 /* tokens, when neither request nor price table bounds it */
+/* An estimate saturates here (~$2.25M) rather than wrap: reservations of
+ * this size still fit int64 sums thousands at a time. */
+#define ESTIMATE_MAX (INT64_MAX / 4096)
 
 static int set_price(cg_req *r) {
     const cg_price *p = cg_prices_find(r->gw->prices, r->model);
@@ -42,7 +45,8 @@ static int set_price(cg_req *r) {
 }
 
 /* The most this request can cost: every input token at the dearest
- * input-side rate (a cache write can cost 2x input), and the output bound. */
+ * input-side rate (a cache write can cost 2x input), and the output bound
+ * for each of OpenAI's n choices. */
 static int64_t upper_bound(const cg_req *r) {
     if (!r->has_price)
         return 0;
@@ -57,9 +61,12 @@ static int64_t upper_bound(const cg_req *r) {
     int64_t out = r->max_tokens > 0          ? r->max_tokens
                   : p->max_output_tokens > 0 ? p->max_output_tokens
                                              : DEFAULT_OUTPUT_BOUND;
+    json_t *n = r->ep == CG_EP_CHAT ? json_object_get(r->body, "n") : NULL;
+    if (json_is_integer(n) && json_integer_value(n) > 1)
+        out = out > INT64_MAX / json_integer_value(n) ? INT64_MAX : out * json_integer_value(n);
     __int128 f =
         cg_money_tok_femto(r->est_input_tokens, in_rate) + cg_money_tok_femto(out, p->output);
-    return cg_money_femto_to_nano(f);
+    return f >= (__int128)ESTIMATE_MAX * 1000000 ? ESTIMATE_MAX : cg_money_femto_to_nano(f);
 }
 
 /* Serves `model` instead of the requested one, if a provider of this API
@@ -105,7 +112,9 @@ static void iso_time(int64_t ms, char *out, size_t cap) {
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static cg_stage_rc reject(cg_req *r, const cg_budget_verdict *v) {
+/* model: the one v's estimate was made for (a failed downgrade has moved
+ * r->model on to a cheaper one). */
+static cg_stage_rc reject(cg_req *r, const cg_budget_verdict *v, const char *model) {
     char est[40], lim[40], spent[40], resv[40];
     cg_money_fmt(v->estimate, est, sizeof est);
     cg_money_fmt(v->limit, lim, sizeof lim);
@@ -116,7 +125,7 @@ static cg_stage_rc reject(cg_req *r, const cg_budget_verdict *v) {
         cg_req_fail(r, 400, "invalid_request_error", "cost_limit_exceeded", NULL,
                     "This request may cost up to $%s (%s), above the per-query limit of $%s for "
                     "segment '%s'. Lower max_tokens or the prompt size, or use a cheaper model.",
-                    est, r->model, lim, r->segment);
+                    est, model, lim, r->segment);
         return CG_ERROR;
     }
     char reset[32];
@@ -150,6 +159,8 @@ cg_stage_rc cg_stage_admit(cg_req *r) {
     if (cg_budget_reserve(gw->budgets, &who, r->estimate_nano, &r->resv, &v))
         goto admitted;
     first = v;
+    char first_model[sizeof r->model];
+    snprintf(first_model, sizeof first_model, "%s", r->model);
     /* downgrade: walk the configured chain until a model fits */
     for (int hops = 0; v.action == CG_ACT_DOWNGRADE && hops < 8; hops++) {
         const char *to = downgrade_of(gw->cfg, r->model);
@@ -161,7 +172,7 @@ cg_stage_rc cg_stage_admit(cg_req *r) {
             goto admitted;
         }
     }
-    return reject(r, &first);
+    return reject(r, &first, first_model);
 admitted:
     if (r->resv.dry_run) {
         size_t n = strlen(r->note);

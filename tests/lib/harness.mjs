@@ -35,9 +35,10 @@ export async function startMockProcess() {
   return { port, child, close: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
 }
 
-// Writes a config. `extra` is raw YAML appended under top-level keys via
-// the `sections` object: { server: '...', pricing: '...' } replaces defaults.
-export function writeConfig(dir, { mockPort, ledger, workers = 2, server = '', pricing = '', admin = true, extraKeys = '' }) {
+// Writes a config. `server` is raw YAML appended under `server:`, `pricing`
+// replaces the pricing section's body, `extraKeys` adds entries under `keys:`
+// and `extra` is raw YAML appended at the top level (e.g. `budgets:`, `slos:`).
+export function writeConfig(dir, { mockPort, ledger, workers = 2, server = '', pricing = '', admin = true, extraKeys = '', extra = '' }) {
   const cfg = `
 server:
   listen: "127.0.0.1:0"
@@ -75,6 +76,7 @@ keys:
     user: u2
     allow_attribution: false
 ${extraKeys}
+${extra}
 `;
   const path = join(dir, 'costgate.yaml');
   writeFileSync(path, cfg);
