@@ -1,6 +1,7 @@
 # costgate: the two commands are `make run` and `make test`.
 # Everything else here is a building block of those two.
 JOBS ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 CONFIG ?= config/example.yaml
 
 .PHONY: all setup build build-asan build-fuzz run test test-unit clean format format-check
