@@ -7,6 +7,7 @@
  *   prices   list or look up model prices (built-in + config + LiteLLM file)
  *   config   validate a config file
  *   budget   budgets and SLO state of a running gateway; change a limit
+ *   tokens   count tokens and estimate the cost range of a text or request
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,8 +31,11 @@
 #include "http/server.h"
 #include "http/upstream.h"
 #include "obs/metrics.h"
+#include "obs/predict.h"
 #include "obs/report.h"
 #include "store/ledger.h"
+#include "tokenize/cli.h"
+#include "tokenize/tokenize.h"
 
 #define DEFAULT_CONFIG "config/example.yaml"
 
@@ -45,6 +49,7 @@ static void usage(FILE *f) {
           "  prices   list or look up model prices          (costgate prices --help)\n"
           "  config   validate a config file                (costgate config --help)\n"
           "  budget   budget/SLO state, change a limit      (costgate budget --help)\n"
+          "  tokens   count tokens, estimate a cost range   (costgate tokens --help)\n"
           "  help     this text\n",
           f);
 }
@@ -171,6 +176,13 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "costgate: libcurl initialisation failed\n");
         goto out;
     }
+    /* the BPE rank tables load here, never on an event loop */
+    for (int e = 0; e < CG_ENC_COUNT; e++) {
+        if (!cg_tok_get((cg_encoding)e, err, sizeof err)) {
+            fprintf(stderr, "costgate: tokenizer: %s\n", err);
+            goto out;
+        }
+    }
     /* budget periods (UTC day, month) follow budgets.timezone */
     setenv("TZ", cfg->budgets.timezone, 1);
     tzset();
@@ -245,14 +257,19 @@ out:
 static int cmd_report(int argc, char **argv) {
     cg_report_opts ro = {.db_path = "var/ledger.db", .group_by = "day", .format = CG_REPORT_TABLE};
     const char *cfg_path = NULL;
-    static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},     {"by", required_argument, 0, 'b'},
-        {"since", required_argument, 0, 's'},  {"until", required_argument, 0, 'u'},
-        {"tenant", required_argument, 0, 't'}, {"format", required_argument, 0, 'f'},
-        {"limit", required_argument, 0, 'l'},  {"config", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    int o;
-    while ((o = getopt_long(argc, argv, "d:b:s:u:t:f:l:c:h", opts, NULL)) != -1) {
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"by", required_argument, 0, 'b'},
+                                         {"since", required_argument, 0, 's'},
+                                         {"until", required_argument, 0, 'u'},
+                                         {"tenant", required_argument, 0, 't'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"limit", required_argument, 0, 'l'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"predictions", no_argument, 0, 'p'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int o, predictions = 0;
+    while ((o = getopt_long(argc, argv, "d:b:s:u:t:f:l:c:ph", opts, NULL)) != -1) {
         switch (o) {
         case 'd':
             ro.db_path = optarg;
@@ -275,6 +292,9 @@ static int cmd_report(int argc, char **argv) {
         case 'c':
             cfg_path = optarg;
             break;
+        case 'p':
+            predictions = 1;
+            break;
         case 'f':
             if (cg_report_format_parse(optarg, &ro.format) != 0) {
                 fprintf(stderr, "costgate report: --format must be table, json or csv\n");
@@ -284,7 +304,7 @@ static int cmd_report(int argc, char **argv) {
         case 'h':
             puts("usage: costgate report [--db PATH | -c CONFIG] [--by FIELDS] [--since DATE]\n"
                  "                       [--until DATE] [--tenant T] [--format table|json|csv]\n"
-                 "                       [--limit N]\n"
+                 "                       [--limit N] [--predictions]\n"
                  "\n"
                  "Five-axis cost report (input, output, embedding, external API,\n"
                  "storage/compute) from the ledger, with totals, savings against the\n"
@@ -293,7 +313,9 @@ static int cmd_report(int argc, char **argv) {
                  "  --by       comma list of day,tenant,user,segment,feature,intent,model,\n"
                  "             provider,key,status (default day)\n"
                  "  --since/--until  YYYY-MM-DD, inclusive, UTC\n"
-                 "  --limit    show at most N groups (totals still cover all)");
+                 "  --limit    show at most N groups (totals still cover all)\n"
+                 "  --predictions  instead: per model, pre-call input-token predictions\n"
+                 "             against the provider's reported usage (error distribution)");
             return 0;
         default:
             return 2;
@@ -306,7 +328,9 @@ static int cmd_report(int argc, char **argv) {
         ro.db_path = cfg->ledger_path;
     }
     char err[512];
-    int rc = cg_report_run(&ro, stdout, err, sizeof err);
+    int rc = predictions ? cg_report_predictions(ro.db_path, ro.format == CG_REPORT_JSON, stdout,
+                                                 err, sizeof err)
+                         : cg_report_run(&ro, stdout, err, sizeof err);
     if (rc != 0)
         fprintf(stderr, "costgate report: %s\n", err);
     cg_config_free(cfg);
@@ -455,6 +479,8 @@ int main(int argc, char **argv) {
         return cmd_config(argc - 1, argv + 1);
     if (strcmp(cmd, "budget") == 0)
         return cg_budget_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokens") == 0)
+        return cg_tokens_main(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;

@@ -80,7 +80,8 @@ typedef struct cg_req {
     cg_price price;
     int has_price;
     int unpriced;
-    int64_t est_input_tokens;
+    int64_t est_input_tokens; /* upper bound of input tokens (budgets, estimates) */
+    int64_t predicted_input;  /* predicted prompt tokens, recorded next to the actual */
 
     /* upstream */
     char url[1024];

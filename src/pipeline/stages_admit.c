@@ -18,6 +18,7 @@
 #include "obs/metrics.h"
 #include "pipeline/engine.h"
 #include "provider/provider.h"
+#include "tokenize/estimate.h"
 
 #define DEFAULT_OUTPUT_BOUND 4096 /* tokens, when neither request nor price table bounds it */
 /* An estimate saturates here (~$2.25M) rather than wrap: reservations of
@@ -138,13 +139,35 @@ static cg_stage_rc reject(cg_req *r, const cg_budget_verdict *v, const char *mod
     return CG_ERROR;
 }
 
+/* Input tokens before the call: exact for OpenAI models (BPE + chat
+ * framing), the calibrated p95 bound for Claude. A model the tokenizer does
+ * not know falls back to a deliberately high character count (4 characters a
+ * token over all request text, keys included), flagged in the ledger note. */
+static void estimate_input(cg_req *r) {
+    cg_tok_api api = r->ep == CG_EP_CHAT         ? CG_TOK_API_OPENAI_CHAT
+                     : r->ep == CG_EP_EMBEDDINGS ? CG_TOK_API_OPENAI_EMBEDDINGS
+                                                 : CG_TOK_API_ANTHROPIC_MESSAGES;
+    cg_estimate est;
+    char err[256];
+    if (cg_estimate_request(api, r->model, r->body, r->has_price ? &r->price : NULL, 0, &est, err,
+                            sizeof err) == 0) {
+        r->est_input_tokens = est.input_tokens_upper;
+        r->predicted_input = est.input_tokens;
+        return;
+    }
+    r->est_input_tokens = (cg_provider_text_chars(r->body) + 3) / 4 + 8;
+    r->predicted_input = r->est_input_tokens;
+    size_t n = strlen(r->note);
+    snprintf(r->note + n, sizeof r->note - n, "%sestimate:chars", n ? " " : "");
+}
+
 cg_stage_rc cg_stage_admit(cg_req *r) {
     cg_gateway *gw = r->gw;
     if (set_price(r) != 0)
         return CG_ERROR;
     /* pre-call input estimate: ~4 characters a token, rounded up, plus
      * per-message framing; replaced by reported usage when there is any */
-    r->est_input_tokens = (cg_provider_text_chars(r->body) + 3) / 4 + 8;
+    estimate_input(r);
 
     if (gw->slos && cg_slos_fallback(gw->slos, r->segment)) {
         const char *fb = gw->cfg->fallback_model[r->api == CG_API_ANTHROPIC ? 1 : 0];

@@ -325,6 +325,7 @@ static void fill_row(cg_req *r, cg_ledger_row *row) {
     row->http_status = r->http_status;
     row->upstream_status = (int)r->up_status;
     const cg_usage *u = &r->usage;
+    row->tok_input_predicted = r->predicted_input;
     row->tok_input = u->input;
     row->tok_cached_read = u->cached_read;
     row->tok_cache_write_5m = u->cache_write_5m;

@@ -38,11 +38,12 @@ struct cg_ledger {
 static const char *INSERT_SQL =
     "INSERT INTO ledger (request_id, attempt, ts_ms, day, kind, api, tenant, user, segment,"
     " feature, intent, key_name, provider, model_requested, model_served, tier, stream, status,"
-    " http_status, upstream_status, tok_input, tok_cached_read, tok_cache_write_5m,"
+    " http_status, upstream_status, tok_input_predicted, tok_input, tok_cached_read,"
+    " tok_cache_write_5m,"
     " tok_cache_write_1h, tok_output, tok_reasoning, tok_embedding, web_searches, cost_input,"
     " cost_output, cost_embedding, cost_external_api, cost_storage_compute, cost_total,"
     " baseline_cost, estimated, unpriced, cache, latency_us, ttfb_us, error, note)"
-    " VALUES (?,?,?,strftime('%Y-%m-%d', ?/1000, 'unixepoch'),?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+    " VALUES (?,?,?,strftime('%Y-%m-%d', ?/1000, 'unixepoch'),?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static int bind_row(sqlite3_stmt *s, const cg_ledger_row *r) {
@@ -69,6 +70,7 @@ static int bind_row(sqlite3_stmt *s, const cg_ledger_row *r) {
     T(r->status);
     I(r->http_status);
     I(r->upstream_status);
+    I(r->tok_input_predicted);
     I(r->tok_input);
     I(r->tok_cached_read);
     I(r->tok_cache_write_5m);
@@ -199,6 +201,18 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
         snprintf(err, errlen, "cannot initialise ledger %s: %s", path, emsg ? emsg : "?");
         goto fail;
     }
+    /* ledgers made before a column existed get it added (schema v2) */
+    sqlite3_stmt *probe = NULL;
+    if (sqlite3_prepare_v2(l->db, "SELECT tok_input_predicted FROM ledger LIMIT 0", -1, &probe,
+                           NULL) != SQLITE_OK &&
+        sqlite3_exec(l->db,
+                     "ALTER TABLE ledger ADD COLUMN tok_input_predicted INTEGER NOT NULL DEFAULT 0",
+                     NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot upgrade ledger %s: %s", path, emsg ? emsg : "?");
+        sqlite3_finalize(probe);
+        goto fail;
+    }
+    sqlite3_finalize(probe);
     if (sqlite3_prepare_v2(l->db, INSERT_SQL, -1, &l->ins, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot prepare ledger insert: %s", sqlite3_errmsg(l->db));
         goto fail;

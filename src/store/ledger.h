@@ -31,6 +31,7 @@ typedef struct cg_ledger_row {
     int stream;
     char status[32];
     int http_status, upstream_status;
+    int64_t tok_input_predicted; /* pre-call prediction of all input tokens */
     int64_t tok_input, tok_cached_read, tok_cache_write_5m, tok_cache_write_1h, tok_output,
         tok_reasoning, tok_embedding, web_searches;
     int64_t cost_input, cost_output, cost_embedding, cost_external_api, cost_storage_compute,

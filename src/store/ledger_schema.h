@@ -11,7 +11,7 @@
 #ifndef CG_STORE_LEDGER_SCHEMA_H
 #define CG_STORE_LEDGER_SCHEMA_H
 
-#define CG_LEDGER_SCHEMA_VERSION 1
+#define CG_LEDGER_SCHEMA_VERSION 2
 
 #define CG_LEDGER_SCHEMA_SQL                                                                       \
     "CREATE TABLE IF NOT EXISTS ledger ("                                                          \
@@ -35,6 +35,7 @@
     " status TEXT NOT NULL," /* ok|upstream_error|client_disconnected|timeout|cut */               \
     " http_status INTEGER NOT NULL DEFAULT 0," /* status sent to the client */                     \
     " upstream_status INTEGER NOT NULL DEFAULT 0,"                                                 \
+    " tok_input_predicted INTEGER NOT NULL DEFAULT 0," /* pre-call, all input classes */           \
     " tok_input INTEGER NOT NULL DEFAULT 0,"                                                       \
     " tok_cached_read INTEGER NOT NULL DEFAULT 0,"                                                 \
     " tok_cache_write_5m INTEGER NOT NULL DEFAULT 0,"                                              \

@@ -3,7 +3,7 @@
 // official SDKs. Every request reserves its upper-bound estimate (computed
 // here from the documented formula, docs/budgets.md) in every scope it
 // belongs to; the settle replaces that by the actual cost. The mock's token
-// formula stays under the gateway's chars/4+8 input estimate, so a limit is a
+// formula stays under the gateway's input estimate for these prompts, so a limit is a
 // hard bound: committed spend never exceeds it, whatever the concurrency.
 //
 //  - K = 2, 8, 64 concurrent requests (half streaming; OpenAI and Anthropic)
@@ -62,10 +62,21 @@ function charsIn(v) {
   if (v && typeof v === 'object') return Object.entries(v).reduce((n, [k, e]) => n + Buffer.byteLength(k) + charsIn(e), 0);
   return 0;
 }
+// Input tokens the gateway reserves for: its tokenizer's bound (exact for
+// OpenAI, the calibrated p95 for Claude), read from `costgate tokens`, whose
+// counts are checked against tiktoken in tokenizer_parity.test.mjs. A model
+// the tokenizer does not know (gpt-custom) falls back to the byte count.
+function inputBound(body) {
+  if (body.model !== 'gpt-custom') {
+    const out = execFileSync(BIN, ['tokens', '--request', '--json', '-'], { input: JSON.stringify(body), encoding: 'utf8' });
+    return JSON.parse(out).input_tokens_upper;
+  }
+  const chars = ['messages', 'system', 'tools', 'input', 'functions'].reduce((n, k) => n + charsIn(body[k]), 0);
+  return Math.ceil(chars / 4) + 8;
+}
 function estimate(body) {
   const p = PRICES[body.model];
-  const chars = ['messages', 'system', 'tools', 'input', 'functions'].reduce((n, k) => n + charsIn(body[k]), 0);
-  const estIn = Math.ceil(chars / 4) + 8;
+  const estIn = inputBound(body);
   const out = body.max_completion_tokens || body.max_tokens || p.maxOut || 4096;
   return estIn * p.dear + out * (body.n || 1) * p.output; // OpenAI n: every choice
 }

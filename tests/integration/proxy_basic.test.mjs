@@ -195,3 +195,19 @@ test('metrics expose requests, tokens, cost and histograms', async () => {
   const denied = await fetch(gw.adminUrl + '/metrics');
   assert.equal(denied.status, 401);
 });
+
+test('each row records the pre-call input prediction; report --predictions compares it per model', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { BIN } = await import('../lib/harness.mjs');
+  const body = { model: 'gpt-4o', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Count my tokens, please.' }] };
+  const res = await post('/v1/chat/completions', body);
+  await res.json();
+  const row = ledgerRows(gw.ledger, `request_id='${res.headers.get('x-costgate-request-id')}'`)[0];
+  const est = JSON.parse(execFileSync(BIN, ['tokens', '--request', '--json', '-'], { input: JSON.stringify(body), encoding: 'utf8' }));
+  assert.equal(row.tok_input_predicted, est.input_tokens, 'the exact tiktoken count with chat framing');
+  const rep = JSON.parse(execFileSync(BIN, ['report', '--predictions', '--format', 'json', '--db', gw.ledger], { encoding: 'utf8' }));
+  const m = rep.find((x) => x.model === 'gpt-4o');
+  assert.ok(m && m.calls >= 1);
+  const actual = row.tok_input + row.tok_cached_read + row.tok_cache_write_5m + row.tok_cache_write_1h;
+  if (m.calls === 1) assert.equal(m.median_error_bp, Math.trunc((est.input_tokens - actual) * 10000 / actual));
+});
