@@ -41,6 +41,7 @@ cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *h
     cg_buf_init(&r->up_body, gw->cfg->max_body_bytes + 4096);
     cg_buf_init(&r->up_resp, 64u << 20);
     cg_buf_init(&r->tail, TAIL_MAX);
+    cg_buf_init(&r->out_batch, SSE_EVENT_MAX * 2);
     cg_sse_init(&r->sse, SSE_EVENT_MAX);
     snprintf(r->status, sizeof r->status, "ok");
     return r;
@@ -65,6 +66,7 @@ void cg_req_unref(cg_req *r) {
     cg_buf_free(&r->up_body);
     cg_buf_free(&r->up_resp);
     cg_buf_free(&r->tail);
+    cg_buf_free(&r->out_batch);
     cg_sse_free(&r->sse);
     free(r);
 }

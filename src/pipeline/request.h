@@ -120,7 +120,8 @@ typedef struct cg_req {
     int estimated;
     char status[32];
     int http_status;
-    cg_buf tail; /* stream bytes held back until the ledger row is durable */
+    cg_buf out_batch; /* SSE events of one upstream read, forwarded as one chunk */
+    cg_buf tail;      /* stream bytes held back until the ledger row is durable */
 
     /* error to return (set by a stage that fails) */
     int err_status;

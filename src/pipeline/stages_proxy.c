@@ -143,8 +143,8 @@ static int on_sse_event(void *arg, const cg_sse_event *ev) {
         cg_buf_append(&r->tail, ev->raw, ev->raw_len); /* released after the ledger commit */
         return 0;
     }
-    if (forward)
-        send_chunk(r, ev->raw, ev->raw_len);
+    if (forward && !r->client_gone)
+        cg_buf_append(&r->out_batch, ev->raw, ev->raw_len); /* sent once per upstream read */
     return 0;
 }
 
@@ -169,6 +169,10 @@ static int on_up_data(void *arg, const char *p, size_t n) {
         return CG_UP_PAUSE;
     }
     int rc = cg_sse_feed(&r->sse, p, n, on_sse_event, r);
+    if (r->out_batch.len) {
+        send_chunk(r, r->out_batch.data, r->out_batch.len);
+        cg_buf_reset(&r->out_batch);
+    }
     return rc == 0 ? CG_UP_CONTINUE : CG_UP_ABORT;
 }
 

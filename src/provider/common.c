@@ -109,12 +109,16 @@ static int object_at(const char *p, const char *end, const char **os, const char
     return -1;
 }
 
+int cg_provider_usage_object(const char *p, size_t n, int last, const char **os, const char **oe) {
+    const char *u = last ? memrmem(p, n, "\"usage\":", 8) : memmem(p, n, "\"usage\":", 8);
+    return u ? object_at(u + 8, p + n, os, oe) : -1;
+}
+
 int cg_provider_fast_usage(cg_req *r, const char *body, size_t n) {
     /* a key with unescaped quotes cannot occur inside a JSON string, so the
      * last "usage": is the top-level one (it follows the choices) */
-    const char *u = memrmem(body, n, "\"usage\":", 8);
     const char *os, *oe;
-    if (!u || object_at(u + 8, body + n, &os, &oe) != 0)
+    if (cg_provider_usage_object(body, n, 1, &os, &oe) != 0)
         return -1;
     json_t *j = json_loadb(os, (size_t)(oe - os), 0, NULL);
     if (!j)

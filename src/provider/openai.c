@@ -178,18 +178,31 @@ static void on_event(cg_req *r, const cg_sse_event *ev, int *forward, int *termi
     }
     int has_usage = memmem(ev->data, ev->data_len, "\"usage\":{", 9) ||
                     memmem(ev->data, ev->data_len, "\"usage\": {", 10);
-    if (has_usage || !r->served_model[0]) {
-        json_t *j = json_loadb(ev->data, ev->data_len, 0, NULL);
-        if (j) {
-            take_model(r, j);
-            json_t *u = json_object_get(j, "usage");
-            if (json_is_object(u) && cg_usage_from_openai(u, &r->usage) == 0)
+    if (!r->served_model[0]) {
+        /* "model":"..." of the chunk, without parsing it */
+        const char *m = memmem(ev->data, ev->data_len, "\"model\":\"", 9);
+        if (m) {
+            const char *v = m + 9, *end = ev->data + ev->data_len;
+            const char *q = memchr(v, '"', (size_t)(end - v));
+            size_t len = q ? (size_t)(q - v) : 0;
+            if (q && len < sizeof r->served_model && !memchr(v, '\\', len)) {
+                memcpy(r->served_model, v, len);
+                r->served_model[len] = '\0';
+            }
+        }
+    }
+    if (has_usage) {
+        /* parse only the usage object */
+        const char *os, *oe;
+        if (cg_provider_usage_object(ev->data, ev->data_len, 0, &os, &oe) == 0) {
+            json_t *uj = json_loadb(os, (size_t)(oe - os), 0, NULL);
+            if (json_is_object(uj) && cg_usage_from_openai(uj, &r->usage) == 0) {
                 r->usage_seen = 2;
-            json_t *ch = json_object_get(j, "choices");
-            if (json_is_object(u) && !r->client_usage && json_is_array(ch) &&
-                json_array_size(ch) == 0)
-                *forward = 0;
-            json_decref(j);
+                if (!r->client_usage && (memmem(ev->data, ev->data_len, "\"choices\":[]", 12) ||
+                                         memmem(ev->data, ev->data_len, "\"choices\": []", 13)))
+                    *forward = 0;
+            }
+            json_decref(uj);
         }
     }
     r->out_chars += cg_provider_scan_text(ev->data, ev->data_len, text_keys);

@@ -40,6 +40,9 @@ const cg_provider_ops *cg_provider_for_api(cg_api api);
  * received, or r->body re-serialised when admission changed it (e.g. a
  * downgraded model). 0, or -1 when it does not fit. */
 int cg_provider_body(cg_req *r);
+/* The `"usage":{...}` object in raw JSON text (the first or the last one), as
+ * [*os, *oe), found without parsing the rest. 0, or -1 when absent. */
+int cg_provider_usage_object(const char *p, size_t n, int last, const char **os, const char **oe);
 /* Reads usage (and the served model) from a complete 2xx non-stream body
  * without parsing all of it. 0 when usage was found and valid, else -1 (the
  * caller then parses the whole body). */
