@@ -14,7 +14,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define MAX_FIELDS 10
+#define MAX_FIELDS 12
 #define MAX_GROUP_BY_LEN 256
 #define MAX_SQL_LEN 4096
 #define MAX_KEY_BYTES ((size_t)64 << 20) /* all group-key text kept in memory */
@@ -38,8 +38,11 @@ static const field FIELDS[MAX_FIELDS] = {
     {"provider", "provider"},
     {"key", "key_name"},
     {"status", "status"},
+    {"requested", "model_requested"},
+    {"action", "note"}, /* budget / SLO actions: downgrade, dry-run, fallback */
 };
-#define FIELD_NAMES "day,tenant,user,segment,feature,intent,model,provider,key,status"
+#define FIELD_NAMES                                                                                \
+    "day,tenant,user,segment,feature,intent,model,provider,key,status,requested,action"
 
 /* ---- metrics ----------------------------------------------------------- */
 

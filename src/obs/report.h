@@ -21,7 +21,8 @@ typedef enum { CG_REPORT_TABLE, CG_REPORT_JSON, CG_REPORT_CSV } cg_report_format
 typedef struct cg_report_opts {
     const char *db_path;
     /* Comma list of: day,tenant,user,segment,feature,intent,model,provider,
-     * key,status (model = model_served, key = key_name). NULL or "" = "day". */
+     * key,status,requested,action (model = model_served, key = key_name,
+     * requested = model_requested, action = the budget/SLO action note). NULL or "" = "day". */
     const char *group_by;
     const char *since;  /* YYYY-MM-DD inclusive (ledger `day`, UTC), or NULL */
     const char *until;  /* YYYY-MM-DD inclusive, or NULL */

@@ -489,6 +489,11 @@ test('downgrade: a request that does not fit is served by the cheaper model (bot
     assert.equal(arow.baseline_cost, arow.tok_input * P['claude-opus-4-5'].input + arow.tok_output * P['claude-opus-4-5'].output);
   }
   assert.equal(await metric(gw, actions('query', 'downgrade')), dg0 + 4);
+  // the report shows the downgrades and what they saved
+  const rep = JSON.parse(execFileSync(BIN, ['report', '--by', 'action,requested', '--format', 'json', '--db', gw.ledger], { encoding: 'utf8' }));
+  const dg = rep.rows.find((x) => x.action.startsWith('budget_downgrade:gpt-4o->') && x.requested === 'gpt-4o');
+  assert.ok(dg, JSON.stringify(rep.rows.map((x) => [x.action, x.requested])));
+  assert.ok(Number(dg.cost_nano.savings) > 0, 'downgrade savings measured against the requested model');
 
   // when even the cheaper model does not fit: the original refusal, naming
   // the model the client asked for
