@@ -188,7 +188,7 @@ static const char USAGE[] =
     "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
     "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}";
 
-static const char *const WORDS[] = {"Mock", " answer", " to:", " Say",     " hello",
+static const char *const WORDS[] = {"Mock", " answer", " to:",   " Say",     " hello",
                                     " in",  " one",    " short", " sentence"};
 #define N_WORDS (sizeof WORDS / sizeof WORDS[0])
 
@@ -301,7 +301,8 @@ static int process(conn *c) {
         const char *cn = hdr(eol + 2, hlen - (size_t)(eol + 2 - start), "connection", &vlen);
         if (cn && vlen >= 5 && strncasecmp(cn, "close", 5) == 0)
             c->want_close = 1;
-        if (memcmp(start, "HTTP/1.0", 8) == 0 || memmem(start, (size_t)(eol - start), "HTTP/1.0", 8))
+        if (memcmp(start, "HTTP/1.0", 8) == 0 ||
+            memmem(start, (size_t)(eol - start), "HTTP/1.0", 8))
             c->want_close = 1;
         const char *body = start + hlen;
         if (strncmp(start, "POST /v1/chat/completions ", 26) == 0)
@@ -429,7 +430,8 @@ int main(int argc, char **argv) {
         die("socket");
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) != 0)
         die("bind");

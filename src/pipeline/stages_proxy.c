@@ -303,29 +303,34 @@ static void estimate_usage(cg_req *r, cg_usage *u) {
         u->output = 1; /* something was generated; never price a billed call at zero */
 }
 
+/* Bounded string copy into a fixed row field (truncates, always ends). */
+static void copy_field(char *dst, size_t cap, const char *src) {
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+#define COPY(dst, src) copy_field((dst), sizeof(dst), (src))
+
 static void fill_row(cg_req *r, cg_ledger_row *row) {
     memset(row, 0, sizeof *row);
-    snprintf(row->request_id, sizeof row->request_id, "%s", r->id);
+    COPY(row->request_id, r->id);
     row->attempt = 1;
     row->ts_ms = r->ts_ms;
-    snprintf(row->kind, sizeof row->kind, "%s",
-             r->ep == CG_EP_CHAT       ? "chat"
-             : r->ep == CG_EP_MESSAGES ? "messages"
-                                       : "embeddings");
-    snprintf(row->api, sizeof row->api, "%s", r->ops->name);
-    snprintf(row->tenant, sizeof row->tenant, "%s", r->tenant);
-    snprintf(row->user, sizeof row->user, "%s", r->user);
-    snprintf(row->segment, sizeof row->segment, "%s", r->segment);
-    snprintf(row->feature, sizeof row->feature, "%s", r->feature);
-    snprintf(row->intent, sizeof row->intent, "%s", r->intent);
-    snprintf(row->key_name, sizeof row->key_name, "%s", r->key ? r->key->name : "");
-    snprintf(row->provider, sizeof row->provider, "%s", r->prov ? r->prov->name : "");
-    snprintf(row->model_requested, sizeof row->model_requested, "%s",
-             r->requested_model[0] ? r->requested_model : r->model);
-    snprintf(row->model_served, sizeof row->model_served, "%s",
-             r->served_model[0] ? r->served_model : r->model);
+    COPY(row->kind, r->ep == CG_EP_CHAT       ? "chat"
+                    : r->ep == CG_EP_MESSAGES ? "messages"
+                                              : "embeddings");
+    COPY(row->api, r->ops->name);
+    COPY(row->tenant, r->tenant);
+    COPY(row->user, r->user);
+    COPY(row->segment, r->segment);
+    COPY(row->feature, r->feature);
+    COPY(row->intent, r->intent);
+    COPY(row->key_name, r->key ? r->key->name : "");
+    COPY(row->provider, r->prov ? r->prov->name : "");
+    COPY(row->model_requested, r->requested_model[0] ? r->requested_model : r->model);
+    COPY(row->model_served, r->served_model[0] ? r->served_model : r->model);
     row->stream = r->stream;
-    snprintf(row->status, sizeof row->status, "%s", r->status);
+    COPY(row->status, r->status);
     row->http_status = r->http_status;
     row->upstream_status = (int)r->up_status;
     const cg_usage *u = &r->usage;
@@ -350,8 +355,8 @@ static void fill_row(cg_req *r, cg_ledger_row *row) {
     snprintf(row->cache, sizeof row->cache, "miss");
     row->latency_us = r->latency_us;
     row->ttfb_us = r->ttfb_us;
-    snprintf(row->error, sizeof row->error, "%s", r->up_detail);
-    snprintf(row->note, sizeof row->note, "%s", r->note);
+    COPY(row->error, r->up_detail);
+    COPY(row->note, r->note);
 }
 
 static void ledger_done_on_loop(void *arg) {

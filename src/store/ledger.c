@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "store/ledger_schema.h"
@@ -23,6 +24,7 @@ typedef struct item {
 struct cg_ledger {
     sqlite3 *db;
     sqlite3_stmt *ins;
+    sqlite3_stmt *begin, *commit; /* prepared once, not re-parsed per batch */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* writer waits for work */
@@ -43,17 +45,23 @@ static const char *INSERT_SQL =
     " tok_cache_write_1h, tok_output, tok_reasoning, tok_embedding, web_searches, cost_input,"
     " cost_output, cost_embedding, cost_external_api, cost_storage_compute, cost_total,"
     " baseline_cost, estimated, unpriced, cache, latency_us, ttfb_us, error, note)"
-    " VALUES (?,?,?,strftime('%Y-%m-%d', ?/1000, 'unixepoch'),?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static int bind_row(sqlite3_stmt *s, const cg_ledger_row *r) {
     int i = 1;
+    /* UTC day of ts_ms, computed here instead of by strftime() per row */
+    char day[48];
+    time_t t = (time_t)(r->ts_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(day, sizeof day, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 #define T(v) sqlite3_bind_text(s, i++, (v), -1, SQLITE_STATIC)
 #define I(v) sqlite3_bind_int64(s, i++, (sqlite3_int64)(v))
     T(r->request_id);
     I(r->attempt);
     I(r->ts_ms);
-    I(r->ts_ms);
+    sqlite3_bind_text(s, i++, day, -1, SQLITE_TRANSIENT); /* a local: copied */
     T(r->kind);
     T(r->api);
     T(r->tenant);
@@ -121,7 +129,8 @@ static void *writer_main(void *arg) {
         l->in_flight = n;
         pthread_mutex_unlock(&l->mu);
 
-        int txn_ok = sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+        int txn_ok = sqlite3_step(l->begin) == SQLITE_DONE;
+        sqlite3_reset(l->begin);
         int *ok = calloc((size_t)n, sizeof *ok);
         int k = 0;
         for (item *it = batch; it; it = it->next, k++) {
@@ -141,7 +150,8 @@ static void *writer_main(void *arg) {
             sqlite3_reset(l->ins);
             sqlite3_clear_bindings(l->ins);
         }
-        int commit_ok = txn_ok && sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+        int commit_ok = txn_ok && sqlite3_step(l->commit) == SQLITE_DONE;
+        sqlite3_reset(l->commit);
         if (!commit_ok) {
             CG_ERROR("ledger: commit failed: %s", sqlite3_errmsg(l->db));
             sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
@@ -213,7 +223,9 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
         goto fail;
     }
     sqlite3_finalize(probe);
-    if (sqlite3_prepare_v2(l->db, INSERT_SQL, -1, &l->ins, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(l->db, "BEGIN IMMEDIATE", -1, &l->begin, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(l->db, "COMMIT", -1, &l->commit, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(l->db, INSERT_SQL, -1, &l->ins, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot prepare ledger insert: %s", sqlite3_errmsg(l->db));
         goto fail;
     }
@@ -224,6 +236,8 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
     return l;
 fail:
     sqlite3_free(emsg);
+    sqlite3_finalize(l->begin);
+    sqlite3_finalize(l->commit);
     if (l->ins)
         sqlite3_finalize(l->ins);
     if (l->db)
@@ -300,6 +314,8 @@ void cg_ledger_close(cg_ledger *l) {
     pthread_mutex_unlock(&l->mu);
     pthread_join(l->thread, NULL);
     sqlite3_finalize(l->ins);
+    sqlite3_finalize(l->begin);
+    sqlite3_finalize(l->commit);
     sqlite3_close(l->db);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
