@@ -1,5 +1,6 @@
 /* budget: reservation-based spending limits (see budget.h). */
 #include "budget/budget.h"
+#include "core/clock.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -54,9 +55,7 @@ const char *cg_budget_action_name(cg_budget_action a) {
 
 static int64_t real_clock(void *arg) {
     (void)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return cg_wall_ms();
 }
 
 /* --- periods in the process time zone (TZ is set from budgets.timezone) --- */

@@ -1,6 +1,7 @@
 /* slo_runner: SLO evaluation thread, log/metric/webhook actions (see
  * slo_runner.h). */
 #include "budget/slo_runner.h"
+#include "core/clock.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -34,9 +35,7 @@ static const char *const EVENT_NAMES[5] = {"", "alert_fired", "alert_cleared", "
 
 static int64_t real_ms(void *arg) {
     (void)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return cg_wall_ms();
 }
 
 static size_t discard(char *p, size_t s, size_t n, void *arg) {

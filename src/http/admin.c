@@ -1,5 +1,6 @@
 /* admin: /metrics, /admin/costs and /v1/models (see admin.h). */
 #include "http/admin.h"
+#include "core/clock.h"
 
 #include <event2/buffer.h>
 #include <jansson.h>
@@ -14,11 +15,6 @@
 #include "http/admin_budget.h"
 #include "obs/metrics.h"
 #include "store/ledger.h"
-
-static int path_is(const char *uri, const char *path) {
-    size_t n = strlen(path);
-    return strncmp(uri, path, n) == 0 && (uri[n] == '\0' || uri[n] == '?');
-}
 
 static int authorised(cg_gateway *gw, struct evhttp_request *req, int on_admin_listener) {
     const cg_config *c = gw->cfg;
@@ -167,9 +163,7 @@ static void ingest_cost(cg_worker *w, cg_gateway *gw, struct evhttp_request *req
         snprintf(err, sizeof err, "Field 'ts_ms' must be an integer (Unix epoch milliseconds).");
         goto bad;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    row->ts_ms = ts ? json_integer_value(ts) : (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    row->ts_ms = ts ? json_integer_value(ts) : cg_wall_ms();
     snprintf(row->request_id, sizeof row->request_id, "ext_%s", id);
     row->attempt = 0;
     snprintf(row->kind, sizeof row->kind, "external");
@@ -198,7 +192,7 @@ bad:
 
 int cg_admin_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, const char *uri,
                     enum evhttp_cmd_type m, int on_admin_listener) {
-    int is_admin_path = path_is(uri, "/metrics") || strncmp(uri, "/admin/", 7) == 0;
+    int is_admin_path = cg_path_is(uri, "/metrics") || strncmp(uri, "/admin/", 7) == 0;
     if (!is_admin_path)
         return 0;
     if (!authorised(gw, req, on_admin_listener)) {
@@ -208,11 +202,11 @@ int cg_admin_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, co
                               "A valid admin key is required.");
         return 1;
     }
-    if (path_is(uri, "/metrics") && m == EVHTTP_REQ_GET) {
+    if (cg_path_is(uri, "/metrics") && m == EVHTTP_REQ_GET) {
         reply_metrics(gw, req);
         return 1;
     }
-    if (path_is(uri, "/admin/costs") && m == EVHTTP_REQ_POST) {
+    if (cg_path_is(uri, "/admin/costs") && m == EVHTTP_REQ_POST) {
         ingest_cost(w, gw, req);
         return 1;
     }

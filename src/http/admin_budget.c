@@ -15,11 +15,6 @@
 #include "core/money.h"
 #include "store/ledger.h"
 
-static int path_is(const char *uri, const char *path) {
-    size_t n = strlen(path);
-    return strncmp(uri, path, n) == 0 && (uri[n] == '\0' || uri[n] == '?');
-}
-
 static json_t *usd(int64_t nano) {
     char b[40];
     return json_string(cg_money_fmt(nano, b, sizeof b));
@@ -267,15 +262,15 @@ static void set_clock(cg_gateway *gw, struct evhttp_request *req) {
 
 int cg_admin_budget_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req,
                            const char *uri, enum evhttp_cmd_type m) {
-    if (path_is(uri, "/admin/budgets") && m == EVHTTP_REQ_GET) {
+    if (cg_path_is(uri, "/admin/budgets") && m == EVHTTP_REQ_GET) {
         reply_state(gw, req, 200);
         return 1;
     }
-    if (path_is(uri, "/admin/budgets") && m == EVHTTP_REQ_PUT) {
+    if (cg_path_is(uri, "/admin/budgets") && m == EVHTTP_REQ_PUT) {
         put_limit(w, gw, req);
         return 1;
     }
-    if (path_is(uri, "/admin/test/clock") && m == EVHTTP_REQ_POST && gw->test_clock) {
+    if (cg_path_is(uri, "/admin/test/clock") && m == EVHTTP_REQ_POST && gw->test_clock) {
         set_clock(gw, req);
         return 1;
     }

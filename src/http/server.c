@@ -1,6 +1,7 @@
 /* server: libevent HTTP front end, worker threads, dispatch, admin
  * endpoints and graceful shutdown (see server.h). */
 #include "http/server.h"
+#include "core/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -132,9 +133,7 @@ void cg_worker_new_id(cg_worker *w, char out[48]) {
      * time, so ledger inserts append to the primary-key B-tree instead of
      * touching random pages; the random part keeps them unique across
      * workers and restarts */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t ms = (uint64_t)cg_wall_ms();
     uint64_t rnd = (rng_next(w) ^ ++w->counter) & 0xffffffffffffull;
     snprintf(out, 48, "req_%012llx%012llx", (unsigned long long)(ms & 0xffffffffffffull),
              (unsigned long long)rnd);
@@ -178,7 +177,7 @@ void cg_server_reply_error(struct evhttp_request *req, cg_api api, int status, c
 
 /* --- dispatch ------------------------------------------------------------ */
 
-static int path_is(const char *uri, const char *path) {
+int cg_path_is(const char *uri, const char *path) {
     size_t n = strlen(path);
     return strncmp(uri, path, n) == 0 && (uri[n] == '\0' || uri[n] == '?');
 }
@@ -210,8 +209,8 @@ static void on_request(struct evhttp_request *req, void *arg) {
                               "No such admin endpoint.");
         return;
     }
-    if (path_is(uri, "/v1/chat/completions") || path_is(uri, "/chat/completions") ||
-        path_is(uri, "/v1/embeddings") || path_is(uri, "/embeddings")) {
+    if (cg_path_is(uri, "/v1/chat/completions") || cg_path_is(uri, "/chat/completions") ||
+        cg_path_is(uri, "/v1/embeddings") || cg_path_is(uri, "/embeddings")) {
         if (m != EVHTTP_REQ_POST) {
             cg_server_reply_error(req, CG_API_OPENAI, 405, "invalid_request_error",
                                   "method_not_allowed", "This endpoint only accepts POST.");
@@ -221,7 +220,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
         start_proxy(w, req, emb ? CG_EP_EMBEDDINGS : CG_EP_CHAT, CG_API_OPENAI);
         return;
     }
-    if (path_is(uri, "/v1/messages")) {
+    if (cg_path_is(uri, "/v1/messages")) {
         if (m != EVHTTP_REQ_POST) {
             cg_server_reply_error(req, CG_API_ANTHROPIC, 405, "invalid_request_error", NULL,
                                   "This endpoint only accepts POST.");
@@ -230,11 +229,11 @@ static void on_request(struct evhttp_request *req, void *arg) {
         start_proxy(w, req, CG_EP_MESSAGES, CG_API_ANTHROPIC);
         return;
     }
-    if (path_is(uri, "/v1/models") || path_is(uri, "/models")) {
+    if (cg_path_is(uri, "/v1/models") || cg_path_is(uri, "/models")) {
         cg_admin_models(w->srv->gw, req, api);
         return;
     }
-    if (path_is(uri, "/healthz")) {
+    if (cg_path_is(uri, "/healthz")) {
         cg_server_reply_json(req, 200, "{\"status\":\"ok\"}", 15);
         return;
     }

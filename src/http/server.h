@@ -33,6 +33,8 @@ struct cg_upstream *cg_worker_upstream(cg_worker *w);
 void cg_worker_post(cg_worker *w, void (*fn)(void *), void *arg);
 /* A new unique request id ("req_" + 24 hex). */
 void cg_worker_new_id(cg_worker *w, char out[48]);
+/* 1 if the request URI is exactly path (optionally followed by a query). */
+int cg_path_is(const char *uri, const char *path);
 /* Plain JSON reply, and an error in the given API's shape. */
 struct evhttp_request;
 void cg_server_reply_json(struct evhttp_request *req, int status, const char *body, size_t len);

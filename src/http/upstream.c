@@ -1,5 +1,6 @@
 /* upstream: libcurl multi driven by libevent (see upstream.h). */
 #include "http/upstream.h"
+#include "core/clock.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -42,12 +43,6 @@ typedef struct sock_ctx {
     int added;
     cg_upstream *u;
 } sock_ctx;
-
-static int64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 int cg_upstream_global_init(void) {
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
@@ -216,7 +211,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg) {
 
 static void mark_first_byte(cg_up_call *c) {
     if (!c->ttfb_us)
-        c->ttfb_us = now_us() - c->t_start_us;
+        c->ttfb_us = cg_mono_us() - c->t_start_us;
 }
 
 static size_t header_cb(char *p, size_t size, size_t n, void *arg) {
@@ -277,7 +272,7 @@ cg_up_call *cg_upstream_start(cg_upstream *u, const cg_up_opts *o, const cg_up_c
     c->cb = *cb;
     c->arg = arg;
     c->idle_ms = o->idle_timeout_ms;
-    c->t_start_us = now_us();
+    c->t_start_us = cg_mono_us();
     c->easy = u->npool ? u->pool[--u->npool] : curl_easy_init();
     c->deadline = evtimer_new(u->base, on_deadline, c);
     if (!c->easy || !c->deadline)

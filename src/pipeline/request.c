@@ -1,5 +1,6 @@
 /* request: lifetime of cg_req (see request.h). */
 #include "pipeline/request.h"
+#include "core/clock.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -16,12 +17,6 @@
 #define SSE_EVENT_MAX (4u << 20)
 #define TAIL_MAX (64u << 10)
 
-static int64_t mono_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *hreq) {
     cg_req *r = calloc(1, sizeof *r);
     if (!r)
@@ -32,10 +27,8 @@ cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *h
     r->refs = 1;
     r->hreq = hreq;
     r->evcon = evhttp_request_get_connection(hreq);
-    r->t_start_us = mono_us();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    r->ts_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    r->t_start_us = cg_mono_us();
+    r->ts_ms = cg_wall_ms();
     cg_worker_new_id(w, r->id);
     cg_buf_init(&r->body_raw, gw->cfg->max_body_bytes);
     cg_buf_init(&r->up_body, gw->cfg->max_body_bytes + 4096);

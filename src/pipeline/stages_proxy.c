@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "budget/budget.h"
+#include "core/clock.h"
 #include "budget/slo.h"
 #include "core/log.h"
 #include "core/money.h"
@@ -385,12 +386,7 @@ static int client_status(cg_req *r) {
 }
 
 cg_stage_rc cg_stage_settle(cg_req *r) {
-    r->latency_us = 0;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        r->latency_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - r->t_start_us;
-    }
+    r->latency_us = cg_mono_us() - r->t_start_us;
     int up2xx = r->up_status >= 200 && r->up_status < 300;
     if (up2xx && !r->up_sse && r->up_resp.len &&
         cg_provider_fast_usage(r, r->up_resp.data, r->up_resp.len) != 0) {
