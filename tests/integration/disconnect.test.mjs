@@ -74,7 +74,6 @@ for (const api of [OPENAI, ANTH]) {
   test(`${api.name}: client aborts mid-stream: upstream drained, exact usage, client_disconnected`, async () => {
     const tag = `drain-${api.name}-${Date.now()}`;
     const body = api.body(`${tag} [[mock:drip=50,words=40]]`, { stream: true });
-    const t0 = Date.now();
     const { id, text } = await abortAfterEvents(gw, api, body, 3);
     assert.ok(!/\[DONE\]|message_stop/.test(text), 'aborted before the end');
     const rows = await waitRows(gw.ledger, `request_id='${id}'`, 1, 10000);
@@ -95,18 +94,19 @@ for (const api of [OPENAI, ANTH]) {
       assert.equal(row.tok_output, u.output_tokens);
       assert.equal(row.cost_total, u.input_tokens * 3000 + u.output_tokens * 15000);
     }
-    assert.ok(Date.now() - t0 < 6000, 'settled when the upstream ended, not at some timeout');
+    // estimated === 0 above already proves the drain read the usage to the end
+    // rather than being cut off by a deadline; no wall-clock check needed here.
   });
 
   test(`${api.name}: drain cut short by drain_ms: estimated, > $0, client_disconnected`, async () => {
     const tag = `short-${api.name}-${Date.now()}`;
-    const { id } = await abortAfterEvents(gwShort, api, api.body(`${tag} [[mock:drip=1000,words=10]]`, { stream: true }), 2);
+    const { id } = await abortAfterEvents(gwShort, api, api.body(`${tag} [[mock:drip=1000,words=16]]`, { stream: true }), 2);
     const t0 = Date.now();
     const rows = await waitRows(gwShort.ledger, `request_id='${id}'`, 1, 5000);
     assert.equal(rows.length, 1);
-    // the upstream still has ~8 one-second chunks to go: settling well before
-    // that means the drain deadline (200 ms) cut it short
-    assert.ok(Date.now() - t0 < 3000, `settled at the drain deadline (${Date.now() - t0} ms), not the upstream's end`);
+    // the upstream still has ~14 one-second chunks to go: settling well before
+    // that means the drain deadline (200 ms) cut it short (wide margin: CI is noisy)
+    assert.ok(Date.now() - t0 < 8000, `settled at the drain deadline (${Date.now() - t0} ms), not the upstream's end`);
     const row = rows[0];
     assert.equal(row.status, 'client_disconnected');
     assert.equal(row.estimated, 1);
@@ -150,14 +150,14 @@ test('non-stream disconnect with a short drain: estimated input, never $0', asyn
   const ac = new AbortController();
   const p = fetch(gwShort.url + OPENAI.path, {
     method: 'POST', headers: { 'content-type': 'application/json', ...OPENAI.headers },
-    body: JSON.stringify(OPENAI.body('short non-stream [[mock:delay=3000]]')), signal: ac.signal,
+    body: JSON.stringify(OPENAI.body('short non-stream [[mock:delay=10000]]')), signal: ac.signal,
   }).catch((e) => e);
   for (let i = 0; i < 100 && mock.requests.length === n0; i++) await sleep(10);
   ac.abort();
   await p;
-  const rows = await waitRows(gwShort.ledger, `stream=0 AND ts_ms >= ${t0}`, 1, 5000);
+  const rows = await waitRows(gwShort.ledger, `stream=0 AND ts_ms >= ${t0}`, 1, 8000);
   assert.equal(rows.length, 1);
-  assert.ok(Date.now() - t0 < 2500, 'settled at the drain deadline, not when the upstream answered');
+  assert.ok(Date.now() - t0 < 7000, 'settled at the drain deadline (200 ms), not when the upstream answered (10 s)');
   assert.equal(rows[0].status, 'client_disconnected');
   assert.equal(rows[0].estimated, 1);
   assert.ok(rows[0].cost_total > 0, 'the provider got the request: never priced at zero');
