@@ -1,0 +1,913 @@
+/* classify: request-time intent and complexity classification for tiering.
+ *
+ * Owns: the built-in keyword lists (seed 001's simple/complex lists plus
+ * English and the markers of seed 000's tiering table), the keyword index
+ * (one pass over the text, skipping the inside of ASCII words; bitmaps of
+ * lower-cased first byte pairs and of hashed first byte triples reject
+ * almost every other position, and an index by the first two bytes gives the
+ * candidates of a hit), the feature counts, the complexity score and the
+ * tier rules.
+ * See classify.h for the contract and docs/tiering.md for the rules.
+ */
+#include "route/classify.h"
+
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_INTENTS 64
+#define MAX_KEYWORDS 4096
+#define KW_MAX_LEN 63
+#define REGEX_WINDOW_MAX 16384
+
+enum {
+    L_SIMPLE = 0,
+    L_COMPLEX,
+    L_MULTISTEP,
+    L_REASONING,
+    L_CODE,
+    L_MATH,
+    L_LONGOUT,
+    L_INTENT, /* an intent's keyword; kw.intent says which */
+    L_COUNT
+};
+
+/* ------------------------------------------------------------------ */
+/* Built-in lists                                                       */
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const simple_kw[] = {
+    /* seed 001 */
+    "번역해", "요약해", "정의해", "뭐야", "알려줘",
+    /* English equivalents */
+    "translate", "summarize", "summarise", "define", "definition of", "what is", "what's", "who is",
+    "meaning of", "tl;dr"};
+static const char *const complex_kw[] = {
+    /* seed 001 */
+    "분석해", "설계해", "비교해서", "왜", "어떻게 최적화",
+    /* English equivalents */
+    "analyze", "analyse", "design a", "architect", "compare", "why", "optimize", "optimise",
+    "trade-off", "tradeoff", "evaluate", "critique", "in depth", "in-depth"};
+static const char *const multistep_kw[] = {
+    "step by step", "step-by-step", "단계별",   "단계적으로", "먼저",       "그 다음",  "그다음",
+    "first,",       "then,",        "finally,", "after that", "multi-step", "plan for", "계획을"};
+static const char *const reasoning_kw[] = {
+    "prove", "proof",           "증명",           "derive", "유도해", "rigorous",  "theorem",
+    "lemma", "think carefully", "reason through", "puzzle", "riddle", "논리적으로"};
+static const char *const code_kw[] = {
+    /* syntax */
+    "```", "def ", "#include", "console.log", "printf(", "=>", "public static", "function(",
+    "fn main", "#!/", "</div>", "std::",
+    /* code tasks */
+    "코드", "함수", "구현해", "디버그", "컴파일", "stack trace", "traceback", "segfault",
+    "compile error", "syntax error", "unit test", "refactor", "debug", "write a function",
+    "write a program", "write code", "write a script", "implement", "sql query", "regex",
+    "bash script",
+    /* languages that rarely mean anything else */
+    "python", "javascript", "typescript", "c++", "golang", "kotlin"};
+static const char *const math_kw[] = {
+    "\\frac",     "\\sqrt",      "\\int",  "\\sum",     "$$",      "equation", "integral",
+    "derivative", "probability", "solve",  "calculate", "compute", "how many", "how much",
+    "percent",    "계산",        "방정식", "확률",      "풀어",    "몇 개",    "얼마"};
+static const char *const long_output_kw[] = {
+    "in detail", "detailed", "comprehensive", "essay",  "report",     "thorough",  "자세히",
+    "상세히",    "상세하게", "보고서",        "에세이", "1000 words", "2000 words"};
+
+static const char *const i_small_talk[] = {"안녕",      "고마워",       "감사합니다", "반가워",
+                                           "hello",     "hi",           "hey",        "thanks",
+                                           "thank you", "good morning", "how are you"};
+static const char *const i_translate[] = {"번역해",       "번역",        "translate", "translation",
+                                          "into english", "into korean", "영어로",    "한국어로"};
+static const char *const i_summarize[] = {"요약해",    "요약",    "summarize",
+                                          "summarise", "summary", "tl;dr"};
+static const char *const i_lookup[] = {"정의해",     "뭐야",   "알려줘", "무엇인가",
+                                       "what is",    "what's", "who is", "define",
+                                       "meaning of", "언제",   "어디"};
+static const char *const i_code[] = {
+    "코드",      "함수",  "구현해",   "디버그",      "```",       "write a function",
+    "implement", "debug", "refactor", "stack trace", "traceback", "compile error",
+    "unit test"};
+static const char *const i_math[] = {"계산해",    "풀어",     "방정식",   "solve",
+                                     "calculate", "equation", "integral", "probability"};
+static const char *const i_analysis[] = {"분석해",  "비교해서", "비교해",        "analyze",
+                                         "analyse", "compare",  "pros and cons", "trade-off"};
+static const char *const i_design[] = {"설계해", "아키텍처", "design a", "architecture",
+                                       "system design"};
+static const char *const i_reasoning[] = {"증명해", "prove that", "proof", "rigorous"};
+
+static const cg_intent_rule default_intents[] = {
+    {"translate", CG_TIER_SMALL, 1, i_translate, N(i_translate), NULL, 0},
+    {"summarize", CG_TIER_SMALL, 1, i_summarize, N(i_summarize), NULL, 0},
+    {"simple_lookup", CG_TIER_SMALL, 1, i_lookup, N(i_lookup), NULL, 0},
+    {"code", CG_TIER_MEDIUM, 0, i_code, N(i_code), NULL, 0},
+    {"math", CG_TIER_MEDIUM, 0, i_math, N(i_math), NULL, 0},
+    {"analysis", CG_TIER_LARGE, 0, i_analysis, N(i_analysis), NULL, 0},
+    {"design", CG_TIER_LARGE, 0, i_design, N(i_design), NULL, 0},
+    {"reasoning", CG_TIER_REASONING, 0, i_reasoning, N(i_reasoning), NULL, 0},
+    /* last: a greeting inside a task prompt does not make it small talk (ties go to
+     * the earlier intent) */
+    {"small_talk", CG_TIER_SMALL, 1, i_small_talk, N(i_small_talk), NULL, 0},
+};
+
+void cg_classify_cfg_default(cg_classify_cfg *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->intents = default_intents;
+    cfg->n_intents = N(default_intents);
+    cfg->simple_keywords = simple_kw;
+    cfg->n_simple_keywords = N(simple_kw);
+    cfg->complex_keywords = complex_kw;
+    cfg->n_complex_keywords = N(complex_kw);
+    cfg->multistep_keywords = multistep_kw;
+    cfg->n_multistep_keywords = N(multistep_kw);
+    cfg->reasoning_keywords = reasoning_kw;
+    cfg->n_reasoning_keywords = N(reasoning_kw);
+    cfg->code_keywords = code_kw;
+    cfg->n_code_keywords = N(code_kw);
+    cfg->math_keywords = math_kw;
+    cfg->n_math_keywords = N(math_kw);
+    cfg->long_output_keywords = long_output_kw;
+    cfg->n_long_output_keywords = N(long_output_kw);
+    cfg->simple_max_words = 30;
+    cfg->complex_min_words = 100;
+    cfg->long_output_tokens = 2000;
+    cfg->short_output_tokens = 64;
+    cfg->many_turns = 8;
+    cfg->small_below = 0.30f;
+    cfg->large_from = 0.65f;
+    cfg->scan_max_bytes = 65536;
+    cfg->regex_max_bytes = 4096;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names                                                                */
+
+static const char *const tier_names[CG_TIER_COUNT] = {"small", "medium", "large", "reasoning"};
+
+const char *cg_tier_name(int tier) {
+    return tier >= 0 && tier < CG_TIER_COUNT ? tier_names[tier] : "none";
+}
+
+int cg_tier_parse(const char *s, int *out) {
+    for (int i = 0; s && i < CG_TIER_COUNT; i++)
+        if (strcmp(s, tier_names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *cg_intent_source_name(cg_intent_source s) {
+    switch (s) {
+    case CG_INTENT_HEADER:
+        return "header";
+    case CG_INTENT_TAG:
+        return "tag";
+    case CG_INTENT_RULE:
+        return "rule";
+    default:
+        return "none";
+    }
+}
+
+static const char *const feat_names[CG_CLASS_NFEAT] = {
+    "log_words",   "log_bytes", "digit_frac",  "numbers",   "math",      "code",
+    "multistep",   "simple_kw", "complex_kw",  "reason_kw", "questions", "lines",
+    "hangul_frac", "options",   "long_output", "turns",     "score"};
+
+const char *cg_class_feature_name(size_t i) {
+    return i < CG_CLASS_NFEAT ? feat_names[i] : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Construction                                                         */
+
+typedef struct kw {
+    char s[KW_MAX_LEN + 1]; /* lower-cased */
+    uint16_t key;           /* first two bytes */
+    uint8_t len;
+    uint8_t list;
+    uint8_t bstart, bend; /* word boundary needed at start / end */
+    uint16_t intent;      /* for L_INTENT */
+} kw;
+
+typedef struct intent {
+    char name[CG_INTENT_NAME_MAX];
+    int tier;
+    int simple;
+    regex_t *re;
+    size_t n_re;
+} intent;
+
+struct cg_classifier {
+    cg_classify_cfg cfg; /* scalars only; list pointers are cleared */
+    kw *kws;
+    size_t n_kws;
+    intent intents[MAX_INTENTS];
+    size_t n_intents;
+    size_t n_regex;           /* over all intents */
+    uint8_t cls[256];         /* B_* class of each byte */
+    uint16_t start2[65537];   /* kws[start2[k] .. start2[k + 1]) have first two bytes k */
+    uint64_t bm2[65536 / 64]; /* first two bytes of the 2-byte keywords */
+    uint64_t bm3[65536 / 64]; /* hash of the first three bytes of longer keywords */
+};
+
+/* Byte classes for the scan loop. */
+enum { B_SPACE = 1, B_DIGIT = 2, B_OP = 4, B_NL = 8, B_QUEST = 16, B_HIGH = 32, B_LETTER = 64 };
+
+static uint8_t byte_class(unsigned b) {
+    if (b == ' ' || (b >= '\t' && b <= '\r'))
+        return b == '\n' ? B_SPACE | B_NL : B_SPACE;
+    if (b >= '0' && b <= '9')
+        return B_DIGIT;
+    if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b == '_')
+        return B_LETTER;
+    if (b == '+' || b == '-' || b == '*' || b == '/' || b == '^' || b == '=')
+        return B_OP;
+    if (b == '?')
+        return B_QUEST;
+    return b >= 0x80 ? B_HIGH : 0;
+}
+
+static const uint8_t *lc_table(void) {
+    static const uint8_t t[256] = {
+#define R(x) (uint8_t)((x) >= 'A' && (x) <= 'Z' ? (x) + 32 : (x))
+#define R4(x) R(x), R(x + 1), R(x + 2), R(x + 3)
+#define R16(x) R4(x), R4(x + 4), R4(x + 8), R4(x + 12)
+#define R64(x) R16(x), R16(x + 16), R16(x + 32), R16(x + 48)
+        R64(0), R64(64), R64(128), R64(192)
+#undef R64
+#undef R16
+#undef R4
+#undef R
+    };
+    return t;
+}
+
+/* 16-bit hash of three lower-cased bytes (the keyword prefilter). */
+static uint32_t hash3(uint32_t k3) {
+    return (k3 * UINT32_C(2654435761)) >> 16;
+}
+
+static int is_alnum_ascii(uint8_t b) {
+    return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b == '_';
+}
+
+static void set_err(char *err, size_t cap, const char *fmt, const char *a, const char *b) {
+    if (err && cap)
+        snprintf(err, cap, fmt, a ? a : "", b ? b : "");
+}
+
+static int valid_intent_name(const char *s, char *out) {
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n >= CG_INTENT_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return 0;
+        out[i] = c;
+    }
+    out[n] = '\0';
+    return 1;
+}
+
+static int add_kw(cg_classifier *c, const char *s, int list, size_t intent_ix, char *err,
+                  size_t cap) {
+    size_t n = s ? strlen(s) : 0;
+    if (n < 2 || n > KW_MAX_LEN) {
+        set_err(err, cap, "keyword \"%s\": must be 2..63 bytes%s", s ? s : "(null)", NULL);
+        return -1;
+    }
+    uint8_t b0 = (uint8_t)s[0];
+    if (b0 == ' ' || (b0 >= '\t' && b0 <= '\r') || (b0 >= 0x80 && b0 < 0xC0)) {
+        set_err(err, cap,
+                "keyword \"%s\": must not start with whitespace or a UTF-8 "
+                "continuation byte%s",
+                s, NULL);
+        return -1;
+    }
+    if (c->n_kws >= MAX_KEYWORDS) {
+        set_err(err, cap, "too many keywords (max 4096)%s%s", NULL, NULL);
+        return -1;
+    }
+    const uint8_t *lc = lc_table();
+    kw *k = &c->kws[c->n_kws++];
+    for (size_t i = 0; i < n; i++)
+        k->s[i] = (char)lc[(uint8_t)s[i]];
+    k->s[n] = '\0';
+    k->len = (uint8_t)n;
+    k->list = (uint8_t)list;
+    k->intent = (uint16_t)intent_ix;
+    k->bstart = (uint8_t)is_alnum_ascii((uint8_t)k->s[0]);
+    k->bend = (uint8_t)is_alnum_ascii((uint8_t)k->s[n - 1]);
+    k->key = (uint16_t)(((uint8_t)k->s[0] << 8) | (uint8_t)k->s[1]);
+    return 0;
+}
+
+static int add_list(cg_classifier *c, const char *const *v, size_t n, int list, char *err,
+                    size_t cap) {
+    if (n && !v) {
+        set_err(err, cap, "keyword list is NULL with a non-zero count%s%s", NULL, NULL);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (add_kw(c, v[i], list, 0, err, cap) != 0)
+            return -1;
+    return 0;
+}
+
+static int kw_cmp(const void *a, const void *b) {
+    const kw *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return strcmp(x->s, y->s);
+}
+
+static size_t total_keywords(const cg_classify_cfg *cfg) {
+    size_t n = cfg->n_simple_keywords + cfg->n_complex_keywords + cfg->n_multistep_keywords +
+               cfg->n_reasoning_keywords + cfg->n_code_keywords + cfg->n_math_keywords +
+               cfg->n_long_output_keywords;
+    for (size_t i = 0; i < cfg->n_intents && i < MAX_INTENTS; i++)
+        n += cfg->intents[i].n_keywords;
+    return n;
+}
+
+void cg_classifier_free(cg_classifier *c) {
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_intents; i++) {
+        for (size_t j = 0; j < c->intents[i].n_re; j++)
+            regfree(&c->intents[i].re[j]);
+        free(c->intents[i].re);
+    }
+    free(c->kws);
+    free(c);
+}
+
+cg_classifier *cg_classifier_new(const cg_classify_cfg *cfg_in, char *err, size_t errcap) {
+    cg_classify_cfg defaults;
+    if (!cfg_in) {
+        cg_classify_cfg_default(&defaults);
+        cfg_in = &defaults;
+    }
+    const cg_classify_cfg *cfg = cfg_in;
+    if (err && errcap)
+        err[0] = '\0';
+    if (cfg->n_intents > MAX_INTENTS || (cfg->n_intents && !cfg->intents)) {
+        set_err(err, errcap, "intents: at most 64, and a list must be given%s%s", NULL, NULL);
+        return NULL;
+    }
+    if (!(cfg->small_below >= 0.0f && cfg->small_below <= cfg->large_from &&
+          cfg->large_from <= 1.0f)) {
+        set_err(err, errcap, "thresholds: need 0 <= small_below <= large_from <= 1%s%s", NULL,
+                NULL);
+        return NULL;
+    }
+    if (cfg->simple_max_words < 0 || cfg->complex_min_words < 0 || cfg->scan_max_bytes == 0 ||
+        cfg->regex_max_bytes > REGEX_WINDOW_MAX) {
+        set_err(err, errcap,
+                "word limits must be >= 0, scan_max_bytes > 0, regex_max_bytes <= 16384%s%s", NULL,
+                NULL);
+        return NULL;
+    }
+    size_t nk = total_keywords(cfg);
+    if (nk > MAX_KEYWORDS) {
+        set_err(err, errcap, "too many keywords (max 4096)%s%s", NULL, NULL);
+        return NULL;
+    }
+    cg_classifier *c = calloc(1, sizeof *c);
+    if (!c) {
+        set_err(err, errcap, "out of memory%s%s", NULL, NULL);
+        return NULL;
+    }
+    c->cfg = *cfg;
+    c->cfg.intents = NULL;
+    c->cfg.simple_keywords = c->cfg.complex_keywords = c->cfg.multistep_keywords = NULL;
+    c->cfg.reasoning_keywords = c->cfg.code_keywords = c->cfg.math_keywords = NULL;
+    c->cfg.long_output_keywords = NULL;
+    c->kws = calloc(nk ? nk : 1, sizeof *c->kws);
+    if (!c->kws) {
+        set_err(err, errcap, "out of memory%s%s", NULL, NULL);
+        goto fail;
+    }
+    if (add_list(c, cfg->simple_keywords, cfg->n_simple_keywords, L_SIMPLE, err, errcap) ||
+        add_list(c, cfg->complex_keywords, cfg->n_complex_keywords, L_COMPLEX, err, errcap) ||
+        add_list(c, cfg->multistep_keywords, cfg->n_multistep_keywords, L_MULTISTEP, err, errcap) ||
+        add_list(c, cfg->reasoning_keywords, cfg->n_reasoning_keywords, L_REASONING, err, errcap) ||
+        add_list(c, cfg->code_keywords, cfg->n_code_keywords, L_CODE, err, errcap) ||
+        add_list(c, cfg->math_keywords, cfg->n_math_keywords, L_MATH, err, errcap) ||
+        add_list(c, cfg->long_output_keywords, cfg->n_long_output_keywords, L_LONGOUT, err, errcap))
+        goto fail;
+    for (size_t i = 0; i < cfg->n_intents; i++) {
+        const cg_intent_rule *r = &cfg->intents[i];
+        intent *it = &c->intents[c->n_intents];
+        if (!valid_intent_name(r->name, it->name)) {
+            set_err(err, errcap, "intent \"%s\": name must be 1..31 of [a-z0-9_.-]%s",
+                    r->name ? r->name : "(null)", NULL);
+            goto fail;
+        }
+        for (size_t j = 0; j < c->n_intents; j++)
+            if (strcmp(c->intents[j].name, it->name) == 0) {
+                set_err(err, errcap, "intent \"%s\": defined twice%s", it->name, NULL);
+                goto fail;
+            }
+        if (r->tier != CG_TIER_NONE && (r->tier < 0 || r->tier >= CG_TIER_COUNT)) {
+            set_err(err, errcap, "intent \"%s\": bad tier%s", it->name, NULL);
+            goto fail;
+        }
+        it->tier = r->tier;
+        it->simple = r->simple != 0;
+        c->n_intents++;
+        if (r->n_keywords && !r->keywords) {
+            set_err(err, errcap, "intent \"%s\": keyword list is NULL%s", it->name, NULL);
+            goto fail;
+        }
+        for (size_t j = 0; j < r->n_keywords; j++)
+            if (add_kw(c, r->keywords[j], L_INTENT, i, err, errcap) != 0)
+                goto fail;
+        if (r->n_regexes) {
+            if (!r->regexes || r->n_regexes > 64) {
+                set_err(err, errcap, "intent \"%s\": regex list is NULL or longer than 64%s",
+                        it->name, NULL);
+                goto fail;
+            }
+            it->re = calloc(r->n_regexes, sizeof *it->re);
+            if (!it->re) {
+                set_err(err, errcap, "out of memory%s%s", NULL, NULL);
+                goto fail;
+            }
+            for (size_t j = 0; j < r->n_regexes; j++) {
+                int rc = r->regexes[j] ? regcomp(&it->re[j], r->regexes[j],
+                                                 REG_EXTENDED | REG_ICASE | REG_NOSUB)
+                                       : REG_BADPAT;
+                if (rc != 0) {
+                    set_err(err, errcap, "intent \"%s\": bad regex \"%s\"", it->name,
+                            r->regexes[j] ? r->regexes[j] : "(null)");
+                    goto fail;
+                }
+                it->n_re++;
+                c->n_regex++;
+            }
+        }
+    }
+    qsort(c->kws, c->n_kws, sizeof *c->kws, kw_cmp);
+    for (unsigned b = 0; b < 256; b++)
+        c->cls[b] = byte_class(b);
+    for (size_t i = 0, k = 0; k <= 65536; k++) {
+        while (i < c->n_kws && c->kws[i].key < k)
+            i++;
+        c->start2[k] = (uint16_t)i;
+    }
+    for (size_t i = 0; i < c->n_kws; i++) {
+        const kw *w = &c->kws[i];
+        uint32_t h = w->len == 2 ? w->key : hash3(((uint32_t)w->key << 8) | (uint8_t)w->s[2]);
+        uint64_t *bm = w->len == 2 ? c->bm2 : c->bm3;
+        bm[h >> 6] |= UINT64_C(1) << (h & 63);
+    }
+    return c;
+fail:
+    cg_classifier_free(c);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scanning                                                             */
+
+/* Length of the valid UTF-8 sequence at p (2..4), or 0 if invalid; the
+ * code point in *cp. Never reads past p + n. */
+static size_t utf8_seq(const uint8_t *p, size_t n, uint32_t *cp) {
+    uint8_t b = p[0];
+    size_t len;
+    uint32_t v, min;
+    if (b >= 0xC2 && b <= 0xDF) {
+        len = 2, v = b & 0x1F, min = 0x80;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        len = 3, v = b & 0x0F, min = 0x800;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        len = 4, v = b & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+static int is_digit(uint8_t b) {
+    return b >= '0' && b <= '9';
+}
+
+typedef struct counts {
+    uint32_t words, digits, numbers, lines, questions, hangul_bytes, options, numbered;
+    uint32_t code_lines, math_ops;
+    uint16_t list[L_COUNT];
+    uint16_t intent[MAX_INTENTS];
+    int bad_utf8;
+} counts;
+
+static void sat_inc(uint16_t *v) {
+    if (*v < UINT16_MAX)
+        (*v)++;
+}
+
+/* A line start: "A. ", "b) " (choice) or "12. ", "3) " (numbered step). */
+static void line_start(const uint8_t *p, size_t n, size_t i, counts *k) {
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    if (i + 1 >= n)
+        return;
+    uint8_t a = p[i];
+    if (((a >= 'A' && a <= 'J') || (a >= 'a' && a <= 'j')) &&
+        (p[i + 1] == '.' || p[i + 1] == ')') &&
+        (i + 2 == n || p[i + 2] == ' ' || p[i + 2] == '\t')) {
+        k->options++;
+        return;
+    }
+    size_t j = i;
+    while (j < n && j < i + 3 && is_digit(p[j]))
+        j++;
+    if (j > i && j < n && (p[j] == '.' || p[j] == ')') && (j + 1 == n || p[j + 1] == ' '))
+        k->numbered++;
+}
+
+static void match_at(const cg_classifier *c, const uint8_t *p, size_t n, size_t i,
+                     const uint8_t *lc, counts *k) {
+    uint16_t key = (uint16_t)((lc[p[i]] << 8) | lc[p[i + 1]]);
+    size_t lo = c->start2[key], hi = c->start2[key + 1];
+    for (size_t j = lo; j < hi; j++) {
+        const kw *w = &c->kws[j];
+        if (w->len > n - i)
+            continue;
+        size_t m = 2;
+        while (m < w->len && lc[p[i + m]] == (uint8_t)w->s[m])
+            m++;
+        if (m != w->len)
+            continue;
+        if (w->bstart && i > 0 && is_alnum_ascii(p[i - 1]))
+            continue;
+        if (w->bend && i + m < n && is_alnum_ascii(p[i + m]))
+            continue;
+        sat_inc(&k->list[w->list]);
+        if (w->list == L_INTENT)
+            sat_inc(&k->intent[w->intent]);
+    }
+}
+
+static int is_code_end(uint8_t b) {
+    return b == ';' || b == '{' || b == '}';
+}
+
+/* Keyword prefilter at position i (i + 1 < n): 2-byte keywords by their
+ * bytes, longer ones by a hash of their first three bytes. */
+static inline void try_keywords(const cg_classifier *c, const uint8_t *p, size_t n, size_t i,
+                                const uint8_t *lc, counts *k) {
+    uint32_t k2 = ((uint32_t)lc[p[i]] << 8) | lc[p[i + 1]];
+    int pass = (int)((c->bm2[k2 >> 6] >> (k2 & 63)) & 1);
+    if (!pass && i + 2 < n) {
+        uint32_t h = hash3((k2 << 8) | lc[p[i + 2]]);
+        pass = (int)((c->bm3[h >> 6] >> (h & 63)) & 1);
+    }
+    if (pass)
+        match_at(c, p, n, i, lc, k);
+}
+
+/* One pass: features, and keywords tried only where one can start. A
+ * keyword that starts with a letter or digit needs a word start, so the
+ * inside of ASCII words is skipped in a tight loop; keywords never start
+ * with whitespace or a UTF-8 continuation byte. */
+static void scan(const cg_classifier *c, const uint8_t *p, size_t n, counts *k) {
+    const uint8_t *lc = lc_table(), *cls = c->cls;
+    int in_word = 0, prev_digit = 0;
+    size_t utf8_until = 0;
+    uint8_t last_visible = 0; /* last non-space byte of the current line */
+    line_start(p, n, 0, k);
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = p[i], f = cls[b];
+        if (f == B_LETTER) {
+            k->words += !in_word;
+            in_word = 1;
+            prev_digit = 0;
+            if (i + 1 < n && (i == 0 || !is_alnum_ascii(p[i - 1])))
+                try_keywords(c, p, n, i, lc, k);
+            size_t j = i + 1;
+            while (j < n && cls[p[j]] == B_LETTER)
+                j++;
+            last_visible = p[j - 1];
+            i = j;
+            continue;
+        }
+        if (f & B_SPACE) {
+            in_word = 0;
+            prev_digit = 0;
+            if (f & B_NL) {
+                k->lines++;
+                k->code_lines += is_code_end(last_visible);
+                last_visible = 0;
+                line_start(p, n, i + 1, k);
+            }
+            i++;
+            continue;
+        }
+        k->words += !in_word;
+        in_word = 1;
+        last_visible = b;
+        int check = 1;
+        if (f & B_DIGIT) {
+            k->digits++;
+            k->numbers += !prev_digit;
+            prev_digit = 1;
+            check = i == 0 || !is_alnum_ascii(p[i - 1]);
+        } else {
+            prev_digit = 0;
+            if (f & B_OP) {
+                /* an operator next to a digit (one space allowed either side) */
+                int before = (i >= 1 && is_digit(p[i - 1])) ||
+                             (i >= 2 && p[i - 1] == ' ' && is_digit(p[i - 2]));
+                int after = (i + 1 < n && is_digit(p[i + 1])) ||
+                            (i + 2 < n && p[i + 1] == ' ' && is_digit(p[i + 2]));
+                k->math_ops += before && after;
+            } else if (f & B_QUEST) {
+                k->questions++;
+            } else if (f & B_HIGH) {
+                check = b >= 0xC0;
+                if (i >= utf8_until) {
+                    uint32_t cp = 0;
+                    size_t len = utf8_seq(p + i, n - i, &cp);
+                    if (len == 0) {
+                        k->bad_utf8 = 1;
+                    } else {
+                        utf8_until = i + len;
+                        if (cp >= 0xAC00 && cp <= 0xD7A3)
+                            k->hangul_bytes += 3;
+                        else if (cp == 0xFF1F)
+                            k->questions++;
+                    }
+                }
+            }
+        }
+        if (check && i + 1 < n)
+            try_keywords(c, p, n, i, lc, k);
+        i++;
+    }
+    k->code_lines += is_code_end(last_visible);
+}
+
+/* ------------------------------------------------------------------ */
+/* Classification                                                       */
+
+static void reason(cg_class_result *r, const char *s) {
+    if (r->n_reasons < CG_CLASS_MAX_REASONS)
+        r->reasons[r->n_reasons++] = s;
+}
+
+static int find_intent(const cg_classifier *c, const char *name) {
+    for (size_t i = 0; i < c->n_intents; i++)
+        if (strcmp(c->intents[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* "[intent:NAME]" anywhere in the system text. */
+static int system_tag(const char *s, size_t n, char *out) {
+    static const char tag[] = "[intent:";
+    const size_t tl = sizeof tag - 1;
+    const char *p = s;
+    size_t left = n;
+    while (s && left > tl) {
+        const char *hit = memmem(p, left, tag, tl);
+        if (!hit)
+            return 0;
+        const char *q = hit + tl;
+        const char *end = s + n;
+        size_t len = 0;
+        char name[CG_INTENT_NAME_MAX];
+        while (q + len < end && len < CG_INTENT_NAME_MAX - 1 && q[len] != ']')
+            name[len] = q[len], len++;
+        if (q + len < end && q[len] == ']' && len > 0) {
+            name[len] = '\0';
+            if (valid_intent_name(name, out))
+                return 1;
+        }
+        left -= (size_t)(hit + 1 - p);
+        p = hit + 1;
+    }
+    return 0;
+}
+
+/* Adds each intent's regex matches to hits[]. The window is copied to a
+ * NUL-terminated stack buffer: regexec needs a C string (the request text
+ * is not one), so a NUL byte in the text ends the window early. */
+static __attribute__((noinline)) void regex_pass(const cg_classifier *c, const uint8_t *p, size_t n,
+                                                 int *hits) {
+    char buf[REGEX_WINDOW_MAX + 1];
+    if (n > REGEX_WINDOW_MAX)
+        n = REGEX_WINDOW_MAX;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    for (size_t i = 0; i < c->n_intents; i++)
+        for (size_t j = 0; j < c->intents[i].n_re; j++)
+            if (regexec(&c->intents[i].re[j], buf, 0, NULL, 0) == 0)
+                hits[i]++;
+}
+
+static float lg(double v) {
+    return (float)log1p(v);
+}
+
+int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_result *out) {
+    if (!out)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->tier = CG_TIER_MEDIUM;
+    if (!c || !in)
+        return -1;
+    const cg_classify_cfg *cfg = &c->cfg;
+    size_t n = in->user ? in->user_len : 0;
+    if (n > cfg->scan_max_bytes) {
+        n = cfg->scan_max_bytes;
+        out->flags |= CG_CF_TRUNCATED;
+    }
+    const uint8_t *p = (const uint8_t *)(in->user ? in->user : "");
+    counts k;
+    memset(&k, 0, sizeof k);
+    scan(c, p, n, &k);
+
+    /* Intent: header, then system tag, then rules. */
+    int rule_ix = -1;
+    if (in->header_intent && in->header_intent[0]) {
+        if (valid_intent_name(in->header_intent, out->intent)) {
+            out->intent_source = CG_INTENT_HEADER;
+            reason(out, "intent:header");
+        } else {
+            reason(out, "intent:header_invalid");
+        }
+    }
+    if (out->intent_source == CG_INTENT_NONE &&
+        system_tag(in->system, in->system_len, out->intent)) {
+        out->intent_source = CG_INTENT_TAG;
+        reason(out, "intent:tag");
+    }
+    {
+        int hits[MAX_INTENTS], best = 0;
+        for (size_t i = 0; i < c->n_intents; i++)
+            hits[i] = k.intent[i];
+        if (c->n_regex)
+            regex_pass(c, p, n < cfg->regex_max_bytes ? n : cfg->regex_max_bytes, hits);
+        for (size_t i = 0; i < c->n_intents; i++)
+            if (hits[i] > best)
+                best = hits[i], rule_ix = (int)i;
+    }
+    if (out->intent_source == CG_INTENT_NONE && rule_ix >= 0) {
+        snprintf(out->intent, sizeof out->intent, "%s", c->intents[rule_ix].name);
+        out->intent_source = CG_INTENT_RULE;
+        reason(out, "intent:rule");
+    }
+    int explicit_ix = out->intent_source == CG_INTENT_HEADER || out->intent_source == CG_INTENT_TAG
+                          ? find_intent(c, out->intent)
+                          : -1;
+    /* a simple intent found by the rules counts even when a header or tag named an
+     * intent; a known explicit intent's tier overrides the result below anyway */
+    int rule_simple = rule_ix >= 0 && c->intents[rule_ix].simple;
+
+    /* Flags. */
+    uint32_t words = k.words;
+    int code = k.list[L_CODE] > 0 || k.code_lines >= 3;
+    int math = k.list[L_MATH] > 0 || k.math_ops >= 2;
+    int multistep = k.list[L_MULTISTEP] > 0 || k.numbered >= 3;
+    int reasoning = k.list[L_REASONING] > 0;
+    int long_in = words > (uint32_t)cfg->complex_min_words;
+    int complex = k.list[L_COMPLEX] > 0 || long_in;
+    int long_out = k.list[L_LONGOUT] > 0 || (cfg->long_output_tokens > 0 &&
+                                             in->max_output_tokens >= cfg->long_output_tokens);
+    int short_out = in->max_output_tokens > 0 && in->max_output_tokens <= cfg->short_output_tokens;
+    int many_turns = cfg->many_turns > 0 && in->turns >= cfg->many_turns;
+    int simple = (k.list[L_SIMPLE] > 0 || rule_simple) && words < (uint32_t)cfg->simple_max_words &&
+                 !complex && !code;
+    out->flags |= (simple ? CG_CF_SIMPLE : 0) | (complex ? CG_CF_COMPLEX : 0) |
+                  (code ? CG_CF_CODE : 0) | (math ? CG_CF_MATH : 0) |
+                  (multistep ? CG_CF_MULTISTEP : 0) | (reasoning ? CG_CF_REASONING : 0) |
+                  (long_out ? CG_CF_LONG_OUTPUT : 0) | (short_out ? CG_CF_SHORT_OUTPUT : 0) |
+                  (long_in ? CG_CF_LONG_INPUT : 0) | (many_turns ? CG_CF_MANY_TURNS : 0) |
+                  (k.bad_utf8 ? CG_CF_BAD_UTF8 : 0);
+    if (n > 0 && k.hangul_bytes * 5 >= n)
+        out->flags |= CG_CF_KOREAN;
+
+    /* Complexity score: a logistic squash of additive evidence. */
+    double len_term = (log1p((double)words) - log(10.0)) / (log(300.0) - log(10.0));
+    len_term = len_term < 0 ? 0 : len_term > 1 ? 1 : len_term;
+    double pts = -0.2 + 1.0 * len_term + (k.list[L_COMPLEX] > 0 ? 1.0 : 0) + (code ? 0.8 : 0) +
+                 (math ? 0.6 : 0) + (multistep ? 0.7 : 0) + (reasoning ? 1.0 : 0) +
+                 (long_out ? 0.6 : 0) - (short_out ? 0.6 : 0) - (simple ? 1.0 : 0) +
+                 (many_turns ? 0.3 : 0);
+    out->score = (float)(1.0 / (1.0 + exp(-2.0 * pts)));
+
+    /* Tier rules, in order; see docs/tiering.md. */
+    int tier = out->score < cfg->small_below  ? CG_TIER_SMALL
+               : out->score < cfg->large_from ? CG_TIER_MEDIUM
+                                              : CG_TIER_LARGE;
+    if (complex) {
+        if (tier < CG_TIER_LARGE)
+            tier = CG_TIER_LARGE;
+        if (k.list[L_COMPLEX] > 0)
+            reason(out, "complex_kw");
+        if (long_in)
+            reason(out, "long_input");
+    }
+    if (code) {
+        if (tier < CG_TIER_MEDIUM)
+            tier = CG_TIER_MEDIUM;
+        reason(out, "code");
+    }
+    if (math)
+        reason(out, "math");
+    if (multistep)
+        reason(out, "multistep");
+    if (long_out) {
+        if (tier < CG_TIER_MEDIUM)
+            tier = CG_TIER_MEDIUM;
+        reason(out, "long_output");
+    }
+    if (short_out)
+        reason(out, "short_output");
+    if (many_turns)
+        reason(out, "many_turns");
+    if (reasoning && (math || multistep || out->score >= cfg->large_from)) {
+        tier = CG_TIER_REASONING;
+        reason(out, "reasoning");
+    }
+    if (simple) {
+        tier = CG_TIER_SMALL;
+        reason(out, "simple");
+    }
+    if (explicit_ix >= 0 && c->intents[explicit_ix].tier != CG_TIER_NONE) {
+        tier = c->intents[explicit_ix].tier;
+        reason(out, "intent_tier");
+    } else if (out->intent_source == CG_INTENT_RULE && !c->intents[rule_ix].simple &&
+               c->intents[rule_ix].tier != CG_TIER_NONE && tier < c->intents[rule_ix].tier) {
+        tier = c->intents[rule_ix].tier;
+        reason(out, "intent_floor");
+    }
+    if (out->flags & CG_CF_TRUNCATED)
+        reason(out, "truncated");
+    out->tier = tier;
+    out->words = words;
+    out->bytes = (uint32_t)n;
+
+    double nb = n ? (double)n : 1.0;
+    float *f = out->feat;
+    f[CG_FEAT_LOG_WORDS] = lg(words);
+    f[CG_FEAT_LOG_BYTES] = lg((double)n);
+    f[CG_FEAT_DIGIT_FRAC] = (float)(k.digits / nb);
+    f[CG_FEAT_NUMBERS] = lg(k.numbers);
+    f[CG_FEAT_MATH] = lg(k.list[L_MATH] + k.math_ops);
+    f[CG_FEAT_CODE] = lg(k.list[L_CODE] + k.code_lines);
+    f[CG_FEAT_MULTISTEP] = lg(k.list[L_MULTISTEP] + k.numbered);
+    f[CG_FEAT_SIMPLE_KW] = lg(k.list[L_SIMPLE]);
+    f[CG_FEAT_COMPLEX_KW] = lg(k.list[L_COMPLEX]);
+    f[CG_FEAT_REASONING_KW] = lg(k.list[L_REASONING]);
+    f[CG_FEAT_QUESTIONS] = lg(k.questions);
+    f[CG_FEAT_LINES] = lg(k.lines);
+    f[CG_FEAT_HANGUL_FRAC] = (float)(k.hangul_bytes / nb);
+    f[CG_FEAT_OPTIONS] = lg(k.options);
+    f[CG_FEAT_LONG_OUTPUT] = lg(k.list[L_LONGOUT] + (long_out ? 1 : 0));
+    f[CG_FEAT_TURNS] = lg(in->turns > 0 ? in->turns : 0);
+    f[CG_FEAT_SCORE] = out->score;
+    return 0;
+}
+
+size_t cg_class_result_note(const cg_class_result *r, char *buf, size_t cap) {
+    if (!buf || cap == 0)
+        return 0;
+    buf[0] = '\0';
+    if (!r)
+        return 0;
+    size_t len = 0;
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        if (len < cap) {                                                                           \
+            int w_ = snprintf(buf + len, cap - len, __VA_ARGS__);                                  \
+            len = w_ < 0 ? len : len + (size_t)w_ >= cap ? cap - 1 : len + (size_t)w_;             \
+        }                                                                                          \
+    } while (0)
+    PUT("tier=%s score=%.2f", cg_tier_name(r->tier), (double)r->score);
+    if (r->intent[0])
+        PUT(" intent=%s(%s)", r->intent, cg_intent_source_name(r->intent_source));
+    for (size_t i = 0; i < r->n_reasons; i++)
+        PUT("%s%s", i ? "," : " why=", r->reasons[i]);
+#undef PUT
+    return len;
+}
