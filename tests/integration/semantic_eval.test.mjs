@@ -1,0 +1,178 @@
+// semantic_eval: `costgate eval semantic` on a deterministic subsample of the
+// real evaluation data (../shared/data: STS-B, GPTCache's QQP pairs and
+// paraphrases, Redis LangCache near misses, MeanCache follow-ups), small
+// enough for the ASan+UBSan build. It asserts properties that break when the
+// embedder or the second gate (src/cache/gate.c) breaks:
+//
+// - the embedder: STS-B Spearman of cosine vs human scores above a floor
+//   (measured with --limit 100: test 0.7679, dev 0.8123, the same in the
+//   release and ASan builds; full sets 0.7227 / 0.7839; floor = measured
+//   minus about 0.05), and on QQP and LangCache the hit rate on duplicates
+//   stays well above the false-hit rate on non-duplicates (mean difference
+//   over thresholds 0.70-0.90 measured 0.348 and 0.184; floors 0.25, 0.10;
+//   an embedder that no longer separates them gives about 0);
+// - the gate: it only removes hits (gate hit counts <= no-gate counts at
+//   every threshold), it raises precision at the default threshold on QQP and
+//   LangCache, and it rejects every adversarial pair (numbers, negation in
+//   English and Korean, quotes, names, time, units, direction, code, order)
+//   with the rule built for it, although most cosines are 0.97-1.0;
+// - the outputs: the JSON, the CSV files, and the bench/RESULTS.md block
+//   replaced between its markers with the rest of the file untouched;
+// - --help, bad options, missing data.
+//
+// Needs var/models/use-lite.bin (scripts/setup.sh) and ../shared/data.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, ROOT } from '../lib/harness.mjs';
+
+const run = promisify(execFile);
+const SHARED = process.env.CG_SHARED_DIR || join(ROOT, '..', 'shared');
+const DATA = join(SHARED, 'data');
+const MODEL = join(process.env.CG_SOURCE_DIR || ROOT, 'var', 'models', 'use-lite.bin');
+const ready = existsSync(join(DATA, 'gptcache', 'similiar_qqp_full.json')) && existsSync(MODEL);
+const LIMIT = 100;
+const SPEARMAN_FLOOR = { test: 0.71, dev: 0.76 };
+const SEPARATION_FLOOR = { qqp: 0.25, langcache: 0.10 };
+let dir;
+
+const cg = (args, opts = {}) =>
+  run(BIN, args, { maxBuffer: 64 << 20, timeout: 300000, ...opts });
+
+async function fails(args) {
+  try {
+    await cg(args);
+  } catch (e) {
+    return { code: e.code, out: `${e.stdout}${e.stderr}` };
+  }
+  assert.fail(`costgate ${args.join(' ')} succeeded`);
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cg-sem-'));
+});
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('--help, bad options, missing data', async () => {
+  const { stdout } = await cg(['eval', 'semantic', '--help']);
+  assert.match(stdout, /usage: costgate eval semantic/);
+  for (const opt of ['--limit', '--rules', '--csv', '--json', '--results-md', '--vectors'])
+    assert.ok(stdout.includes(opt), opt);
+  const top = await cg(['--help']);
+  assert.match(top.stdout, /eval semantic/);
+  assert.equal((await fails(['eval'])).code, 2);
+  assert.equal((await fails(['eval', 'semantic', '--limit', 'many'])).code, 2);
+  assert.equal((await fails(['eval', 'semantic', '--rules', 'numbers,bogus'])).code, 2);
+  assert.equal((await fails(['eval', 'semantic', '--threads', '0'])).code, 2);
+  assert.equal((await fails(['eval', 'semantic', 'extra'])).code, 2);
+  const nodata = await fails(['eval', 'semantic', '--data', join(dir, 'nowhere')]);
+  assert.equal(nodata.code, 1);
+  assert.match(nodata.out, /data directory not found/);
+});
+
+test('quick evaluation on real data', { skip: !ready && 'no ../shared/data or model' }, async () => {
+  const json = join(dir, 'out.json');
+  const csv = join(dir, 'csv');
+  const md = join(dir, 'RESULTS.md');
+  const before = '# results\n\nsome other section\n\n<!-- semantic-eval:begin -->\nold\n' +
+    '<!-- semantic-eval:end -->\n\n## later section\nkept\n';
+  writeFileSync(md, before);
+  const { stdout } = await cg(['eval', 'semantic', '--limit', String(LIMIT), '--quiet',
+    '--json', json, '--csv', csv, '--results-md', md]);
+  assert.match(stdout, /STS-B Spearman/);
+  assert.match(stdout, /Default threshold: 0\.\d\d/);
+  const r = JSON.parse(readFileSync(json, 'utf8'));
+  console.log(`STS-B Spearman test ${r.stsb_spearman.test.toFixed(4)} dev ` +
+    `${r.stsb_spearman.dev.toFixed(4)}; default threshold ${r.default_threshold.threshold}`);
+
+  // the embedder
+  assert.equal(r.stsb_spearman.test_pairs, LIMIT);
+  assert.ok(r.stsb_spearman.test >= SPEARMAN_FLOOR.test, `test ${r.stsb_spearman.test}`);
+  assert.ok(r.stsb_spearman.dev >= SPEARMAN_FLOOR.dev, `dev ${r.stsb_spearman.dev}`);
+  for (const key of ['qqp', 'langcache']) {
+    const s = r.sets[key];
+    assert.equal(s.pairs, LIMIT);
+    assert.ok(s.positives > 20 && s.negatives > 20, key);
+    const d = s.curve.filter((p) => p.threshold <= 0.9 + 1e-9)
+      .map((p) => p.no_gate.hit_rate - p.no_gate.false_hit_rate);
+    const mean = d.reduce((a, b) => a + b, 0) / d.length;
+    assert.equal(d.length, 21);
+    assert.ok(mean >= SEPARATION_FLOOR[key], `${key}: hit rate - false-hit rate ${mean}`);
+  }
+
+  // the gate only removes hits, and hits fall as the threshold rises
+  for (const [key, s] of Object.entries(r.sets)) {
+    let prev = null;
+    for (const p of s.curve) {
+      assert.ok(p.gate.hits_positive <= p.no_gate.hits_positive, key);
+      assert.ok(p.gate.hits_negative <= p.no_gate.hits_negative, key);
+      if (prev) {
+        assert.ok(p.no_gate.hits_positive <= prev.no_gate.hits_positive, key);
+        assert.ok(p.gate.hits_negative <= prev.gate.hits_negative, key);
+      }
+      prev = p;
+    }
+  }
+
+  // at the default threshold the gate raises precision on QQP and LangCache
+  const t = r.default_threshold.threshold;
+  for (const key of ['qqp', 'langcache']) {
+    const p = r.sets[key].curve.find((x) => Math.abs(x.threshold - t) < 1e-9);
+    assert.ok(p, `${key} has the default threshold`);
+    if (p.no_gate.hits_negative > 0) {
+      assert.ok(p.gate.hits_negative < p.no_gate.hits_negative, `${key}: gate removes false hits`);
+      assert.ok(p.gate.precision >= p.no_gate.precision, `${key} precision`);
+    }
+  }
+  // and removes false hits somewhere on the curve in every negative set
+  for (const key of ['qqp', 'langcache']) {
+    const p = r.sets[key].curve[0];
+    assert.ok(p.gate.hits_negative < p.no_gate.hits_negative, key);
+  }
+
+  // adversarial pairs: high cosine, rejected by the rule built for them
+  assert.ok(r.adversarial.length >= 20);
+  let high = 0;
+  for (const a of r.adversarial) {
+    if (a.expected === 'pass') continue; // a known limit, reported only
+    assert.equal(a.verdict, a.expected, `${a.cached} | ${a.asked}: ${a.verdict}`);
+    assert.ok(a.detail.length > 0);
+    if (a.cosine >= 0.95) high++;
+  }
+  const numneg = r.adversarial.filter((a) => a.expected === 'numbers' || a.expected === 'negation');
+  assert.ok(numneg.length >= 12);
+  assert.ok(numneg.every((a) => a.verdict === a.expected));
+  assert.ok(high >= 12, `${high} adversarial pairs with cosine >= 0.95`);
+  assert.ok(r.adversarial.some((a) => /않아요/.test(a.asked) && a.verdict === 'negation'));
+  for (const rule of ['numbers', 'negation', 'quotes', 'entities', 'time', 'units', 'direction',
+    'code', 'order'])
+    assert.ok(r.adversarial.some((a) => a.expected === rule && a.verdict === rule), rule);
+
+  // the rule table covers every rule
+  const names = r.rules_at_default.map((x) => x.rule);
+  for (const n of ['numbers', 'negation', 'quotes', 'entities', 'time', 'units', 'order'])
+    assert.ok(names.includes(n), n);
+
+  // CSV outputs
+  const curves = readFileSync(join(csv, 'curves.csv'), 'utf8').split('\n');
+  assert.match(curves[0], /^set,threshold,gate,/);
+  assert.equal(curves.filter((l) => l.startsWith('qqp,')).length, 60);
+  assert.match(readFileSync(join(csv, 'rules.csv'), 'utf8'), /^rule,threshold,set,/);
+  assert.match(readFileSync(join(csv, 'pairs.csv'), 'utf8'), /^set,label,cosine,verdict,/);
+  assert.match(readFileSync(join(csv, 'adversarial.csv'), 'utf8'), /^cosine,verdict,expected\n/);
+
+  // RESULTS.md: the block is replaced, everything else kept
+  const after = readFileSync(md, 'utf8');
+  assert.ok(after.startsWith('# results\n\nsome other section\n\n<!-- semantic-eval:begin -->\n'));
+  assert.ok(after.endsWith('<!-- semantic-eval:end -->\n\n## later section\nkept\n'));
+  assert.ok(!after.includes('\nold\n'));
+  assert.match(after, /\| threshold \| QQP hit rate/);
+  assert.match(after, /STS-B Spearman/);
+  assert.equal(after.split('<!-- semantic-eval:begin -->').length, 2);
+});
