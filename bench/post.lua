@@ -1,5 +1,6 @@
 -- wrk script for bench/run.sh: POSTs one OpenAI chat body with the gateway
--- key; BENCH_STREAM=1 asks for an SSE stream with usage. done() prints one
+-- key; BENCH_STREAM=1 asks for an SSE stream with usage; BENCH_UNIQUE and
+-- BENCH_NO_STORE are for the cache scenarios (below). done() prints one
 -- machine-readable line (latencies in microseconds).
 local key = os.getenv("BENCH_KEY") or "cg-bench-key"
 local stream = os.getenv("BENCH_STREAM") == "1"
@@ -21,6 +22,26 @@ if stream then
 else
   wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},' ..
     '{"role":"user","content":"' .. content .. '"}],"max_tokens":32}'
+end
+
+-- BENCH_UNIQUE=1: every request's user message ends with a distinct id (a
+-- random per-run prefix and a counter), so no two bodies repeat: with the
+-- exact cache on, every request is a miss that is stored. BENCH_NO_STORE=1
+-- sends "Cache-Control: no-store" (the cache is bypassed).
+if os.getenv("BENCH_NO_STORE") == "1" then
+  wrk.headers["Cache-Control"] = "no-store"
+end
+if os.getenv("BENCH_UNIQUE") == "1" then
+  local f = io.open("/dev/urandom", "rb")
+  local run = f and f:read(6) or tostring(os.time())
+  if f then f:close() end
+  run = run:gsub(".", function(c) return string.format("%02x", c:byte()) end)
+  local head, tail = wrk.body:match('^(.*' .. content:gsub("%p", "%%%0") .. ')(.*)$')
+  local n = 0
+  function request()
+    n = n + 1
+    return wrk.format(nil, nil, nil, head .. " #" .. run .. "-" .. n .. tail)
+  end
 end
 
 function done(summary, latency, requests)

@@ -14,7 +14,8 @@
 #   bash bench/profile.sh syscalls [json|stream] [CONNS] [SECONDS]
 #       strace -c -f: system calls per request.
 #
-# COSTGATE_BIN selects the binary (default build/costgate). Bounded: about
+# COSTGATE_BIN selects the binary (default build/costgate); BENCH_CACHE=1
+# turns the exact cache on (every request after the first is a hit). Bounded: about
 # 20 s (perf, syscalls) or 40 s (callgrind); every process started here is
 # stopped on exit.
 set -euo pipefail
@@ -69,6 +70,9 @@ keys:
     tenant: bench
     user: bench-user
 EOF
+# BENCH_CACHE=1: the exact cache on; wrk's fixed body is then served from it
+# (the first request stores it), so this profiles the cache-hit path.
+[ "${BENCH_CACHE:-0}" = 1 ] && printf 'cache: {}\n' >>"$TMP/costgate.yaml"
 
 PRE=()
 [ "$TOOL" = callgrind ] && PRE=(valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.out")

@@ -15,6 +15,8 @@
 #   BENCH_CLIENT_CPU CPU for wrk [1]
 #   BENCH_WORKERS2   1 = extra costgate row with workers: 2 at 16 connections [1]
 #   BENCH_PROMPT_BYTES  pad the user message to about this size [unset: ~190-byte body]
+#   BENCH_CACHE_MODES   exact-cache cells ["cache-hit cache-miss"; "" = none]
+#   BENCH_CACHE_CONNS   connection counts of the cache cells ["16"]
 #   COSTGATE_BIN     gateway binary [build/costgate, release build]
 #
 # Writes bench/out/results-<date>.md (+ .tsv) and prints the table. Every
@@ -30,6 +32,8 @@ MODES=${BENCH_MODES:-"json stream"}
 SCPU=${BENCH_SERVER_CPU:-0}
 CCPU=${BENCH_CLIENT_CPU:-1}
 WORKERS2=${BENCH_WORKERS2:-1}
+CACHE_MODES=${BENCH_CACHE_MODES-"cache-hit cache-miss"}
+CACHE_CONNS=${BENCH_CACHE_CONNS:-16}
 BIN=${COSTGATE_BIN:-$ROOT/build/costgate}
 KEY=cg-bench-key
 OUTDIR="$BENCH/out"
@@ -127,7 +131,7 @@ log "nginx pids $NGX_PIDS ports $NGX_PORT (buffered) $NGX_SPORT (stream)"
 
 # --- costgate ------------------------------------------------------------
 KEY_SHA=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
-start_gateway() { # name workers -> sets GW_PID GW_PORT GW_LEDGER
+start_gateway() { # name workers [extra yaml] -> sets GW_PID GW_PORT GW_LEDGER
     local d="$TMP/$1"
     mkdir -p "$d"
     cat >"$d/costgate.yaml" <<EOF
@@ -152,6 +156,7 @@ keys:
     user: bench-user
     segment: default
 EOF
+    if [ -n "${3:-}" ]; then printf '%s\n' "$3" >>"$d/costgate.yaml"; fi
     CG_BENCH_OPENAI_KEY=sk-bench-upstream taskset -c "$SCPU" "$BIN" serve -c "$d/costgate.yaml" \
         --port-file "$d/port" >"$d/stdout" 2>"$d/stderr" &
     GW_PID=$!
@@ -167,6 +172,10 @@ if [ "$WORKERS2" = 1 ]; then
     start_gateway cg2 2
     CG2_PID=$GW_PID CG2_PORT=$GW_PORT CG2_LEDGER=$GW_LEDGER
 fi
+if [ -n "$CACHE_MODES" ]; then # the exact cache on, defaults otherwise
+    start_gateway cgc 1 "cache: {}"
+    CGC_PID=$GW_PID CGC_PORT=$GW_PORT CGC_LEDGER=$GW_LEDGER
+fi
 
 ledger_counts() { # ledger -> "total ok"
     sqlite3 "$1" "SELECT count(*), coalesce(sum(status='ok' AND http_status=200),0) FROM ledger" |
@@ -180,26 +189,28 @@ ledger_counts() { # ledger -> "total ok"
 # rows are summed over its slices; p50/p99 are the medians of the slices'.
 printf 'mode\tconns\tpath\tslice\trequests\tduration_us\tp50_us\tp99_us\terrors\tserver_ticks\tmock_ticks\tledger_rows\tledger_ok\n' >"$TMP/slices.tsv"
 
-wrk_cmd() { # seconds conns url stream
-    BENCH_KEY=$KEY BENCH_STREAM=$4 taskset -c "$CCPU" timeout $(($1 + 30)) wrk -t1 -c"$2" \
+wrk_cmd() { # seconds conns url stream [flags: u = unique bodies, n = no-store]
+    local flags=${5:--}
+    BENCH_KEY=$KEY BENCH_STREAM=$4 BENCH_UNIQUE=$([[ $flags == *u* ]] && echo 1 || echo 0) \
+        BENCH_NO_STORE=$([[ $flags == *n* ]] && echo 1 || echo 0) taskset -c "$CCPU" timeout $(($1 + 30)) wrk -t1 -c"$2" \
         --timeout 10s --latency -s "$BENCH/post.lua" -d"$1s" "$3"
 }
 
-warm() { # mode conns url
+warm() { # mode conns url [flags]
     local stream=0
     [ "$1" = stream ] && stream=1
-    wrk_cmd "$WARMUP" "$2" "$3" "$stream" >/dev/null 2>&1 || true
+    wrk_cmd "$WARMUP" "$2" "$3" "$stream" "${4:--}" >/dev/null 2>&1 || true
 }
 
-slice() { # mode conns path slice# url server-pids ledger|-
-    local mode=$1 c=$2 path=$3 k=$4 url=$5 spids=$6 ledger=$7
+slice() { # mode conns path slice# url server-pids ledger|- [flags]
+    local mode=$1 c=$2 path=$3 k=$4 url=$5 spids=$6 ledger=$7 flags=${8:--}
     local stream=0
     [ "$mode" = stream ] && stream=1
     local l0="0 0" l1="0 0" s0 m0 s1 m1
     [ "$ledger" != - ] && l0=$(ledger_counts "$ledger")
     s0=$(cpu_ticks $spids)
     m0=$(cpu_ticks "$MOCK_PID")
-    wrk_cmd "$SLICE" "$c" "$url" "$stream" >"$TMP/wrk.out" 2>&1 || true
+    wrk_cmd "$SLICE" "$c" "$url" "$stream" "$flags" >"$TMP/wrk.out" 2>&1 || true
     s1=$(cpu_ticks $spids)
     m1=$(cpu_ticks "$MOCK_PID")
     local line
@@ -225,6 +236,31 @@ slice() { # mode conns path slice# url server-pids ledger|-
         $((${l1% *} - ${l0% *})) $((${l1#* } - ${l0#* })) >>"$TMP/slices.tsv"
 }
 
+# One (mode, connections) cell over the paths in ${paths[@]}, each
+# "name url server-pids ledger|- [flags]".
+run_cell() { # mode conns
+    local mode=$1 c=$2 p k
+    log "$mode, $c connection(s)"
+    for p in "${paths[@]}"; do
+        set -- $p
+        warm "$mode" "$c" "$2/v1/chat/completions" "${5:--}"
+    done
+    sleep 0.3
+    for k in $(seq "$SLICES"); do
+        for p in "${paths[@]}"; do
+            set -- $p
+            slice "$mode" "$c" "$1" "$k" "$2/v1/chat/completions" "${3//,/ }" "$4" "${5:--}"
+        done
+    done
+    # per-path summary of this cell
+    awk -F'\t' -v mode="$mode" -v c="$c" '$1 == mode && $2 == c {
+        n[$3] += $5; d[$3] += $6; e[$3] += $9; if (!($3 in seen)) { seen[$3] = 1; o[++m] = $3 }
+        r = $5 / ($6 / 1e6); if (!($3 in lo) || r < lo[$3]) lo[$3] = r; if (r > hi[$3]) hi[$3] = r
+    } END { for (i = 1; i <= m; i++) { p = o[i]
+        printf "  %-10s c=%-3s %-16s %8.0f req/s (slices %.0f..%.0f)  err %d\n", mode, c, p, n[p] / (d[p] / 1e6), lo[p], hi[p], e[p] } }' \
+        "$TMP/slices.tsv" >&2
+}
+
 SLICES=${BENCH_SLICES:-3}
 SLICE=$(((DURATION + SLICES - 1) / SLICES))
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -241,32 +277,42 @@ for mode in $MODES; do
         if [ "$WORKERS2" = 1 ] && [ "$c" = 16 ]; then
             paths+=("costgate-w2 http://127.0.0.1:$CG2_PORT $CG2_PID $CG2_LEDGER")
         fi
-        log "$mode, $c connection(s)"
-        for p in "${paths[@]}"; do
-            set -- $p
-            warm "$mode" "$c" "$2/v1/chat/completions"
-        done
-        sleep 0.3
-        for k in $(seq "$SLICES"); do
-            for p in "${paths[@]}"; do
-                set -- $p
-                slice "$mode" "$c" "$1" "$k" "$2/v1/chat/completions" "${3//,/ }" "$4"
-            done
-        done
-        # per-path summary of this cell
-        awk -F'\t' -v mode="$mode" -v c="$c" '$1 == mode && $2 == c {
-            n[$3] += $5; d[$3] += $6; e[$3] += $9; if (!($3 in seen)) { seen[$3] = 1; o[++m] = $3 }
-            r = $5 / ($6 / 1e6); if (!($3 in lo) || r < lo[$3]) lo[$3] = r; if (r > hi[$3]) hi[$3] = r
-        } END { for (i = 1; i <= m; i++) { p = o[i]
-            printf "  %-6s c=%-3s %-12s %8.0f req/s (slices %.0f..%.0f)  err %d\n", mode, c, p, n[p] / (d[p] / 1e6), lo[p], hi[p], e[p] } }' \
-            "$TMP/slices.tsv" >&2
+        run_cell "$mode" "$c"
+    done
+done
+# The exact cache (docs/cache.md), non-streaming bodies:
+#  cache-hit   the same body on every request: costgate-hit (cache on) serves
+#              every request after the first from the cache, never touching
+#              the mock; next to nginx and the plain proxy
+#  cache-miss  every body unique (a miss that is stored) on the cache-on
+#              gateway (costgate-miss) and the plain proxy (costgate), and
+#              the fixed body with "Cache-Control: no-store" (costgate-nostore)
+for mode in $CACHE_MODES; do
+    for c in $CACHE_CONNS; do
+        case "$mode" in
+        cache-hit)
+            paths=("direct http://127.0.0.1:$MOCK_PORT $MOCK_PID - -"
+                "nginx http://127.0.0.1:$NGX_PORT ${NGX_PIDS// /,} - -"
+                "costgate http://127.0.0.1:$CG1_PORT $CG1_PID $CG1_LEDGER -"
+                "costgate-hit http://127.0.0.1:$CGC_PORT $CGC_PID $CGC_LEDGER -")
+            ;;
+        cache-miss)
+            paths=("direct http://127.0.0.1:$MOCK_PORT $MOCK_PID - u"
+                "nginx http://127.0.0.1:$NGX_PORT ${NGX_PIDS// /,} - u"
+                "costgate http://127.0.0.1:$CG1_PORT $CG1_PID $CG1_LEDGER u"
+                "costgate-miss http://127.0.0.1:$CGC_PORT $CGC_PID $CGC_LEDGER u"
+                "costgate-nostore http://127.0.0.1:$CGC_PORT $CGC_PID $CGC_LEDGER n")
+            ;;
+        *) die "unknown cache mode $mode (cache-hit, cache-miss)" ;;
+        esac
+        run_cell "$mode" "$c"
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load after: $LOAD_AFTER"
 
 # the gateway must still be healthy and silent about errors
-for d in cg1 cg2; do
+for d in cg1 cg2 cgc; do
     [ -f "$TMP/$d/stderr" ] || continue
     if grep -qiE 'error|warn' "$TMP/$d/stderr"; then
         log "costgate $d stderr:"

@@ -17,7 +17,7 @@ NR == 1 { next }
     led = ($16 == "-") ? "-" : sprintf("%s: %d done, %d ok rows, %d rows", $16, $4, $15, $14)
     printf "| %s | %s | %s | %s (%s..%s) | %s | %s | %s | %s | %s | %s | %s | %s |\n",
         $1, $2, $3, $6, $7, $8, $9, $10, a50, a99, $12, $13, $11, led
-    rps[key, $3] = $6; p50[key, $3] = $9; cpu[key, $3] = $12
+    rps[key, $3] = $6; p50[key, $3] = $9; cpu[key, $3] = $12; mcpu[key, $3] = $13
     if (!(key in seen)) { seen[key] = 1; order[++n] = key }
 }
 END {
@@ -32,5 +32,22 @@ END {
             kk[1], kk[2], rps[k, "costgate"] / rps[k, "nginx"], ac, an,
             (an > 0 ? sprintf("%.1f", ac / an) : "n/a"),
             (cpu[k, "nginx"] > 0 ? cpu[k, "costgate"] / cpu[k, "nginx"] : 0)
+    }
+    # the exact cache's cells (bench/run.sh BENCH_CACHE_MODES)
+    for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, kk, SUBSEP)
+        if ((k, "costgate-hit") in rps && (k, "nginx") in rps)
+            printf "- %s, %s conn: cache hits: throughput costgate-hit/nginx = %.2f (bar: >= 1.5), costgate-hit/costgate (plain proxy) = %.2f; server CPU/req costgate-hit %.1f µs, nginx %.1f µs (+ mock %.1f µs), costgate %.1f µs\n",
+                kk[1], kk[2], rps[k, "costgate-hit"] / rps[k, "nginx"],
+                rps[k, "costgate-hit"] / rps[k, "costgate"], cpu[k, "costgate-hit"], cpu[k, "nginx"],
+                mcpu[k, "nginx"], cpu[k, "costgate"]
+        if ((k, "costgate-miss") in rps && (k, "costgate") in rps)
+            printf "- %s, %s conn: cache misses: throughput costgate-miss/costgate = %.2f (every request stored), costgate-nostore/costgate = %.2f; server CPU/req costgate %.1f µs, costgate-miss %.1f µs (%+.1f%%), costgate-nostore %.1f µs (%+.1f%%)\n",
+                kk[1], kk[2], rps[k, "costgate-miss"] / rps[k, "costgate"],
+                ((k, "costgate-nostore") in rps ? rps[k, "costgate-nostore"] / rps[k, "costgate"] : 0),
+                cpu[k, "costgate"], cpu[k, "costgate-miss"],
+                100 * (cpu[k, "costgate-miss"] / cpu[k, "costgate"] - 1),
+                cpu[k, "costgate-nostore"],
+                ((k, "costgate-nostore") in rps ? 100 * (cpu[k, "costgate-nostore"] / cpu[k, "costgate"] - 1) : 0)
     }
 }

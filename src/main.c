@@ -8,6 +8,10 @@
  *   config   validate a config file
  *   budget   budgets and SLO state of a running gateway; change a limit
  *   tokens   count tokens and estimate the cost range of a text or request
+ *   embed    sentence embeddings with the built-in encoder
+ *   cache    exact response cache: audit, invalidate, stats (cache/cli.c)
+ *   tier-train / tier-eval   learned-router training and routing replay (route/cli.c)
+ *   eval semantic   semantic-cache threshold and gate evaluation (cache/eval_semantic.c)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,22 +26,40 @@
 #include "budget/cli.h"
 #include "budget/slo.h"
 #include "budget/slo_runner.h"
+#include "cache/cli.h"
+#include "cache/coalesce.h"
+#include "cache/eval_semantic.h"
+#include "cache/exact.h"
 #include "config/config.h"
 #include "http/admin_budget.h"
+#include "http/admin_cache.h"
+#include "http/feedback.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/money.h"
+#include "embed/cli.h"
 #include "cost/prices.h"
 #include "http/server.h"
 #include "http/upstream.h"
 #include "obs/metrics.h"
 #include "obs/predict.h"
 #include "obs/report.h"
+#include "route/bandit.h"
+#include "route/classify.h"
+#include "route/learned.h"
+#include "route/cli.h"
 #include "store/ledger.h"
 #include "tokenize/cli.h"
 #include "tokenize/tokenize.h"
 
 #define DEFAULT_CONFIG "config/example.yaml"
+
+/* POST /v1/feedback -> the bandit: a rating replaces the implicit reward of
+ * the routed answer it rates. */
+static void bandit_feedback(void *arg, const cg_feedback *fb, json_t *reply) {
+    if (cg_bandit_feedback(arg, fb->request_id, fb->rating) == 0)
+        json_object_set_new(reply, "bandit_updated", json_integer(1));
+}
 
 static void usage(FILE *f) {
     fputs("usage: costgate <command> [options]\n"
@@ -50,6 +72,11 @@ static void usage(FILE *f) {
           "  config   validate a config file                (costgate config --help)\n"
           "  budget   budget/SLO state, change a limit      (costgate budget --help)\n"
           "  tokens   count tokens, estimate a cost range   (costgate tokens --help)\n"
+          "  embed    sentence embeddings (built-in model)  (costgate embed --help)\n"
+          "  cache    exact cache audit/invalidate/stats    (costgate cache --help)\n"
+          "  tier-train  train the learned tier router      (costgate tier-train --help)\n"
+          "  tier-eval   replay routing policies: CPT/APGR   (costgate tier-eval --help)\n"
+          "  eval semantic  semantic cache: threshold, gate  (costgate eval semantic --help)\n"
           "  help     this text\n",
           f);
 }
@@ -198,6 +225,44 @@ static int cmd_serve(int argc, char **argv) {
             goto out;
         }
     }
+    if (cfg->tiering.enabled) {
+        gw.classifier = cg_classifier_new(NULL, err, sizeof err);
+        if (!gw.classifier) {
+            fprintf(stderr, "costgate: tiering classifier: %s\n", err);
+            goto out;
+        }
+        if (cfg->tiering.learned_model[0]) {
+            gw.learned = cg_learned_load(cfg->tiering.learned_model, err, sizeof err);
+            if (!gw.learned) {
+                fprintf(stderr, "costgate: %s: tiering.learned.model: %s\n", cfg->path, err);
+                goto out;
+            }
+        }
+    }
+    if (cfg->tiering.enabled && cfg->tiering.bandit) {
+        gw.bandit = cg_bandit_new(&cfg->tiering, 0);
+        if (!gw.bandit || cg_bandit_load(gw.bandit, cfg->ledger_path, err, sizeof err) != 0) {
+            fprintf(stderr, "costgate: tiering.bandit: %s\n", gw.bandit ? err : "out of memory");
+            goto out;
+        }
+        cg_bandit_set_ledger(gw.bandit, gw.ledger);
+        if (cg_feedback_hook_add("bandit", bandit_feedback, gw.bandit) != 0) {
+            fprintf(stderr, "costgate: too many feedback consumers\n");
+            goto out;
+        }
+    }
+    if (cfg->cache.enabled) {
+        gw.cache = cg_cache_new(&cfg->cache, cg_gateway_now_ms, &gw, err, sizeof err);
+        gw.coalesce = gw.cache ? cg_coalesce_new() : NULL;
+        if (gw.cache)
+            cg_cache_attach_ledger(gw.cache, gw.ledger);
+        if (!gw.cache || !gw.coalesce ||
+            cg_cache_load(gw.cache, cfg->ledger_path, err, sizeof err) != 0 ||
+            cg_feedback_hook_add("cache", cg_admin_cache_feedback_hook, &gw) != 0) {
+            fprintf(stderr, "costgate: cache: %s\n", gw.cache ? err : "out of memory");
+            goto out;
+        }
+    }
     if (cfg->n_slos) {
         gw.slos = cg_slos_new(cfg->slos, cfg->n_slos);
         gw.slo_runner = gw.slos ? cg_slo_runner_start(gw.slos, cfg->slo_eval_interval_ms,
@@ -243,8 +308,15 @@ out:
     cg_slo_runner_stop(gw.slo_runner);
     cg_slos_free(gw.slos);
     cg_budgets_free(gw.budgets);
+    cg_cache_persist_sync(gw.cache); /* queued cache writes and hit counters */
     if (gw.ledger)
-        cg_ledger_close(gw.ledger);
+        cg_ledger_close(gw.ledger); /* after this, nothing persists bandit arms */
+    cg_feedback_hooks_clear();
+    cg_cache_free(gw.cache);
+    cg_coalesce_free(gw.coalesce);
+    cg_bandit_free(gw.bandit);
+    cg_classifier_free(gw.classifier);
+    cg_learned_free(gw.learned);
     cg_metrics_free(gw.metrics);
     cg_prices_free(gw.prices);
     for (size_t i = 0; gw.provider_keys && i < cfg->n_providers; i++)
@@ -482,6 +554,22 @@ int main(int argc, char **argv) {
         return cg_budget_main(argc - 1, argv + 1);
     if (strcmp(cmd, "tokens") == 0)
         return cg_tokens_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "embed") == 0)
+        return cg_embed_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "cache") == 0)
+        return cg_cache_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "tier-train") == 0)
+        return cg_tier_train_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "tier-eval") == 0)
+        return cg_tier_eval_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) {
+        if (argc >= 3 && strcmp(argv[2], "semantic") == 0)
+            return cg_eval_semantic_main(argc - 2, argv + 2);
+        int help = argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+        fputs("usage: costgate eval semantic [options]   (costgate eval semantic --help)\n",
+              help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;

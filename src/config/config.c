@@ -276,7 +276,8 @@ static int parse_models(cfg_ctx *x, const cfg_field *f, cg_provider_cfg *p) {
 }
 
 static int parse_provider(cfg_ctx *x, const yaml_node_t *n, const char *path, cg_provider_cfg *p) {
-    static const char *const keys[] = {"name", "api", "base_url", "api_key_env", "models", NULL};
+    static const char *const keys[] = {"name",   "api",      "base_url", "api_key_env",
+                                       "models", "failover", NULL};
     cfg_field f;
     int api;
     if (cfg_check_map(x, n, path, keys) < 0)
@@ -306,6 +307,34 @@ static int parse_provider(cfg_ctx *x, const yaml_node_t *n, const char *path, cg
     }
     if (cfg_field_get(x, n, path, "models", &f) && parse_models(x, &f, p) < 0)
         return -1;
+    p->failover = -1;
+    if (cfg_field_get(x, n, path, "failover", &f)) {
+        if (cfg_str(x, &f, p->failover_name, sizeof p->failover_name) < 0)
+            return -1;
+        p->failover_line = f.line;
+    }
+    return 0;
+}
+
+/* Each provider's `failover` names another provider of the same API. */
+static int resolve_failover(cfg_ctx *x, cg_config *c) {
+    for (size_t i = 0; i < c->n_providers; i++) {
+        cg_provider_cfg *p = &c->providers[i];
+        if (!p->failover_name[0])
+            continue;
+        char path[CFG_PATH_MAX];
+        snprintf(path, sizeof path, "providers[%zu].failover", i);
+        for (size_t j = 0; j < c->n_providers; j++)
+            if (j != i && strcmp(c->providers[j].name, p->failover_name) == 0)
+                p->failover = (int)j;
+        if (p->failover < 0)
+            return cfg_fail(x, p->failover_line, path,
+                            "names no other configured provider (\"%s\")", p->failover_name);
+        if (c->providers[p->failover].api != p->api)
+            return cfg_fail(x, p->failover_line, path,
+                            "provider \"%s\" speaks another API; failover needs the same API",
+                            p->failover_name);
+    }
     return 0;
 }
 
@@ -383,8 +412,10 @@ static int parse_providers(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
                            &c->providers[i]) < 0)
             return -1;
     }
-    return check_unique(x, f.v, "providers", "name", c->providers, sizeof *c->providers,
-                        offsetof(cg_provider_cfg, name), 0);
+    if (check_unique(x, f.v, "providers", "name", c->providers, sizeof *c->providers,
+                     offsetof(cg_provider_cfg, name), 0) < 0)
+        return -1;
+    return resolve_failover(x, c);
 }
 
 /* ---- pricing ---- */
@@ -566,7 +597,8 @@ static int parse_root(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
                                        "providers",       "keys",
                                        "budgets",         "slos",
                                        "slo_webhook",     "slo_eval_interval_ms",
-                                       "fallback_models", NULL};
+                                       "fallback_models", "tiering",
+                                       "cache",           NULL};
     if (!root || cfg_is_null(root))
         return cfg_fail(x, 1, "providers", "is required (the file is empty)");
     if (cfg_check_map(x, root, "", keys) < 0)
@@ -574,7 +606,8 @@ static int parse_root(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
     if (parse_server(x, root, c) < 0 || parse_admin(x, root, c) < 0 ||
         parse_ledger(x, root, c) < 0 || parse_providers(x, root, c) < 0 ||
         parse_pricing(x, root, c) < 0 || parse_keys(x, root, c) < 0 ||
-        cfg_parse_budgets(x, root, c) < 0 || cfg_parse_slos(x, root, c) < 0)
+        cfg_parse_budgets(x, root, c) < 0 || cfg_parse_slos(x, root, c) < 0 ||
+        cfg_parse_tiering(x, root, c) < 0 || cfg_parse_cache(x, root, c) < 0)
         return -1;
     if (c->workers == 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -715,6 +748,8 @@ void cg_config_free(cg_config *c) {
     free(c->price_overrides);
     free(c->keys);
     cfg_free_budgets(&c->budgets);
+    cfg_free_tiering(&c->tiering);
+    cfg_free_cache(&c->cache);
     free(c->slos);
     free(c);
 }

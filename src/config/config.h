@@ -24,6 +24,9 @@ typedef struct cg_provider_cfg {
     char api_key_env[128]; /* name of the env var holding the provider key ("" = none) */
     char **models;         /* exact names, or patterns ending in '*' (prefix match) */
     size_t n_models;
+    char failover_name[64]; /* same-API provider tried on 5xx/429 before the first byte */
+    int failover;           /* its index, -1 = none */
+    int failover_line;
 } cg_provider_cfg;
 
 typedef struct cg_key_cfg {
@@ -74,6 +77,85 @@ typedef struct cg_budgets_cfg {
     size_t n_downgrades;
 } cg_budgets_cfg;
 
+/* Model tiering (section `tiering`, shaped like the seeds' tiering.yaml). */
+#define CG_TIERS_MAX 8
+typedef struct cg_tier_cfg {
+    char name[32];
+    char model[2][128]; /* per API [openai, anthropic]; "" = this tier has none */
+    int line;
+} cg_tier_cfg;
+
+typedef struct cg_tier_rule {
+    char intent[64], segment[64], feature[64], key[64]; /* "" = any */
+    int complexity; /* -1 any, else cg_route_complexity (0 simple, 1 medium, 2 complex) */
+    int tier;       /* index into tiers */
+    int line;
+} cg_tier_rule;
+
+typedef struct cg_tiering_cfg {
+    int enabled;
+    cg_tier_cfg tiers[CG_TIERS_MAX]; /* cheapest first */
+    size_t n_tiers;
+    cg_tier_rule *rules; /* first match wins */
+    size_t n_rules;
+    int default_tier;      /* when no rule matches and no classifier says otherwise */
+    char **virtual_models; /* always routed (default: costgate/auto) */
+    size_t n_virtual;
+    char **routable_keys; /* key names whose explicit model may be re-routed ("*" = all) */
+    size_t n_routable;
+    /* cascade: answer with the cheaper tier first, escalate on low confidence */
+    int cascade;
+    int cascade_stream;       /* 0 = no cascade for streams, 1 = buffer the first tier */
+    int request_logprobs;     /* OpenAI: ask for logprobs on the first attempt */
+    double min_mean_logprob;  /* escalate below this mean token logprob */
+    double min_token_logprob; /* ... or when any token is below this */
+    char **refusal_phrases;
+    size_t n_refusal;
+    /* bandit: Thompson sampling per (intent, tier) */
+    int bandit;
+    double lambda_per_usd;    /* reward -= lambda * cost in USD */
+    double explore_max;       /* at most this share of decisions away from the rules' tier */
+    double implicit_reward;   /* reward of an answer that was not escalated and not rated */
+    char learned_model[1024]; /* optional learned router file ("" = rules only) */
+    double learned_threshold; /* P(strong needed) above which the learned router goes up a tier */
+    int line;
+} cg_tiering_cfg;
+
+/* Exact response cache (section `cache`, config_cache.c; docs/cache.md). */
+typedef struct cg_cache_intent_ttl {
+    char intent[64];
+    int64_t ttl_s; /* 0 = not cached */
+} cg_cache_intent_ttl;
+
+typedef struct cg_cache_tenant_cfg {
+    char tenant[64];
+    int enabled;          /* 0 = this tenant's requests are never cached */
+    char share_group[64]; /* "" = private; tenants naming the same group share entries */
+    int64_t ttl_default;  /* -1 = the global default */
+    cg_cache_intent_ttl *by_intent;
+    size_t n_by_intent;
+} cg_cache_tenant_cfg;
+
+enum { CG_CACHE_PART_SEGMENT = 1, CG_CACHE_PART_USER = 2, CG_CACHE_PART_FEATURE = 4 };
+
+typedef struct cg_cache_cfg {
+    int enabled;                    /* the section is present and not `enabled: false` */
+    int64_t max_bytes;              /* in-memory bound (LRU), default 64 MiB */
+    int64_t ttl_default;            /* seconds, default 3600 */
+    cg_cache_intent_ttl *by_intent; /* default: the seeds' cache_ttl.yaml */
+    size_t n_by_intent;
+    cg_cache_tenant_cfg *tenants;
+    size_t n_tenants;
+    unsigned partition_by;   /* CG_CACHE_PART_* added to the tenant partition */
+    double max_temperature;  /* above it, not cached; default 1.0 (absent = 1.0) */
+    int store_tool_calls;    /* default 0: answers that call a tool are not stored */
+    int64_t guard_max_bytes; /* largest stored answer, default 1 MiB */
+    char **deny;             /* POSIX extended regexes, case-insensitive, on the answer text */
+    size_t n_deny;
+    int coalesce;             /* default 1 */
+    int64_t coalesce_wait_ms; /* default 30000 */
+} cg_cache_cfg;
+
 typedef struct cg_config {
     char path[1024];
 
@@ -119,6 +201,10 @@ typedef struct cg_config {
     char slo_webhook[512];       /* POSTed a JSON body on every SLO event ("" = none) */
     int slo_eval_interval_ms;    /* default 10000 */
     char fallback_model[2][128]; /* cheapest model per API [openai, anthropic] */
+
+    cg_tiering_cfg tiering;
+
+    cg_cache_cfg cache;
 } cg_config;
 
 /* Loads and validates. On error returns -1 and writes "file:line: field: problem"

@@ -88,5 +88,11 @@ int cfg_parse_budgets(cfg_ctx *x, const yaml_node_t *root, cg_config *c);
 void cfg_free_budgets(cg_budgets_cfg *b);
 /* The `slos`, `slo_webhook`, `slo_eval_interval_ms`, `fallback_models` keys. */
 int cfg_parse_slos(cfg_ctx *x, const yaml_node_t *root, cg_config *c);
+/* The `tiering` section (config_tiering.c). */
+int cfg_parse_tiering(cfg_ctx *x, const yaml_node_t *root, cg_config *c);
+void cfg_free_tiering(cg_tiering_cfg *t);
+/* The `cache` section (config_cache.c). */
+int cfg_parse_cache(cfg_ctx *x, const yaml_node_t *root, cg_config *c);
+void cfg_free_cache(cg_cache_cfg *k);
 
 #endif

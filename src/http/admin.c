@@ -13,6 +13,7 @@
 #include "core/money.h"
 #include "budget/budget.h"
 #include "http/admin_budget.h"
+#include "http/admin_cache.h"
 #include "obs/metrics.h"
 #include "store/ledger.h"
 
@@ -39,6 +40,7 @@ static void reply_metrics(cg_gateway *gw, struct evhttp_request *req) {
     cg_buf_init(&b, 16u << 20);
     cg_metrics_render(gw->metrics, gw->ledger, &b);
     cg_admin_budget_metrics(gw, &b);
+    cg_admin_cache_metrics(gw, &b);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     struct evbuffer *out = evbuffer_new();
@@ -211,6 +213,8 @@ int cg_admin_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, co
         return 1;
     }
     if (cg_admin_budget_handle(w, gw, req, uri, m))
+        return 1;
+    if (cg_admin_cache_handle(w, gw, req, uri, m))
         return 1;
     cg_server_reply_error(req, CG_API_OPENAI, 404, "invalid_request_error", "unknown_url",
                           "No such admin endpoint or method.");

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/money.h"
 #include "http/admin.h"
+#include "http/feedback.h"
 #include "http/upstream.h"
 #include "obs/metrics.h"
 #include "pipeline/engine.h"
@@ -227,6 +228,10 @@ static void on_request(struct evhttp_request *req, void *arg) {
             return;
         }
         start_proxy(w, req, CG_EP_MESSAGES, CG_API_ANTHROPIC);
+        return;
+    }
+    if (cg_path_is(uri, "/v1/feedback")) {
+        cg_feedback_handle(w, w->srv->gw, req, m);
         return;
     }
     if (cg_path_is(uri, "/v1/models") || cg_path_is(uri, "/models")) {

@@ -14,19 +14,33 @@
 /* The request path, in order. Later features (caches, tiering, shaping,
  * budgets) insert their stages here, and only here. */
 static const cg_stage STAGES[] = {
-    {"parse", cg_stage_parse},       /* body -> JSON, provider adapter validation */
-    {"identify", cg_stage_identify}, /* gateway key -> tenant/user/segment, attribution */
-    {"route", cg_stage_route},       /* model -> provider (an unserved model is a 404) */
-    {"admit", cg_stage_admit},       /* price known? pre-call estimate */
-    {"upstream", cg_stage_upstream}, /* the provider call, streamed through */
-    {"settle", cg_stage_settle},     /* usage -> cost -> ledger (durable before release) */
-    {"respond", cg_stage_respond},   /* release the response / the stream's tail */
+    {"parse", cg_stage_parse},         /* body -> JSON, provider adapter validation */
+    {"identify", cg_stage_identify},   /* gateway key -> tenant/user/segment, attribution */
+    {"tier", cg_stage_tier},           /* classify, pick tier and model (tiering) */
+    {"route", cg_stage_route},         /* model -> provider (an unserved model is a 404) */
+    {"admit", cg_stage_admit},         /* price known? pre-call estimate */
+    {"cache", cg_stage_cache},         /* exact cache lookup; coalesce identical misses */
+    {"cache_hit", cg_stage_cache_hit}, /* a hit: send the stored answer (row is durable) */
+    {"upstream", cg_stage_upstream},   /* the provider call, streamed through */
+    {"verify", cg_stage_verify},       /* cascade: escalate a low-confidence answer? */
+    {"settle", cg_stage_settle},       /* usage -> cost -> ledger (durable before release) */
+    {"retry", cg_stage_retry},         /* next attempt: escalation or failover */
+    {"store", cg_stage_store},         /* guarded exact-cache write of the final answer */
+    {"respond", cg_stage_respond},     /* release the response / the stream's tail */
 };
 #define N_STAGES ((int)(sizeof STAGES / sizeof STAGES[0]))
 
 const cg_stage *cg_engine_stages(int *n) {
     *n = N_STAGES;
     return STAGES;
+}
+
+void cg_engine_goto(cg_req *r, const char *name) {
+    for (int i = 0; i < N_STAGES; i++)
+        if (strcmp(STAGES[i].name, name) == 0) {
+            r->stage = i - 1; /* the engine steps to i on CG_NEXT */
+            return;
+        }
 }
 
 static const char *ep_name(const cg_req *r) {
@@ -39,6 +53,7 @@ static void finish(cg_req *r) {
     r->finished = 1;
     if (r->evcon)
         evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+    cg_stage_cache_finish(r); /* identical requests waiting on this one go on */
     /* a reservation still held (the call never happened) is released */
     if (r->resv.n)
         cg_budget_settle(r->gw->budgets, &r->resv, r->cost.total);

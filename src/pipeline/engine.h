@@ -34,6 +34,27 @@ cg_stage_rc cg_stage_route(cg_req *r);
 cg_stage_rc cg_stage_upstream(cg_req *r);
 cg_stage_rc cg_stage_settle(cg_req *r);
 cg_stage_rc cg_stage_respond(cg_req *r);
+cg_stage_rc cg_stage_tier(cg_req *r);   /* stages_route.c */
+cg_stage_rc cg_stage_verify(cg_req *r); /* stages_route.c */
+cg_stage_rc cg_stage_retry(cg_req *r);  /* stages_route.c */
+/* Budgets refused an escalated attempt: serve the previous attempt's answer
+ * (jumps to respond). 0, or -1 when there is none. */
+int cg_route_keep_previous(cg_req *r);
+
+/* The exact response cache (stages_cache.c). */
+cg_stage_rc cg_stage_cache(cg_req *r);     /* lookup; a hit's row; coalescing */
+cg_stage_rc cg_stage_cache_hit(cg_req *r); /* a hit: send the stored answer */
+cg_stage_rc cg_stage_store(cg_req *r);     /* guarded write of the final answer */
+/* A stream event of a miss being captured for the store (stages_proxy.c). */
+void cg_stage_cache_capture(cg_req *r, const char *data, size_t len);
+/* The request is finished: waiters on it go on (engine.c). */
+void cg_stage_cache_finish(cg_req *r);
+/* Frees the request's cache state (request.c). */
+void cg_stage_cache_free(cg_req *r);
+
+/* Makes the stage named `name` the next one to run once the current stage
+ * returns CG_NEXT (a new attempt goes back to admission). */
+void cg_engine_goto(cg_req *r, const char *name);
 
 /* Sends the recorded error (r->err_*) to the client and finishes it. */
 void cg_engine_send_error(cg_req *r);

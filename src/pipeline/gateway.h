@@ -26,8 +26,13 @@ typedef struct cg_gateway {
     struct cg_budgets *budgets; /* NULL when no budgets section */
     struct cg_slos *slos;       /* NULL when no SLOs */
     struct cg_slo_runner *slo_runner;
-    int test_clock;                /* COSTGATE_TEST_CLOCK=1: admin may set the time */
-    _Atomic long long test_now_ms; /* 0 = real time */
+    struct cg_bandit *bandit;         /* NULL unless tiering.bandit is enabled */
+    struct cg_classifier *classifier; /* NULL unless tiering is enabled */
+    struct cg_learned_model *learned; /* tiering.learned.model, NULL when none */
+    struct cg_cache *cache;           /* exact response cache, NULL when off */
+    struct cg_coalesce *coalesce;     /* identical in-flight misses, NULL when off */
+    int test_clock;                   /* COSTGATE_TEST_CLOCK=1: admin may set the time */
+    _Atomic long long test_now_ms;    /* 0 = real time */
 } cg_gateway;
 
 /* Wall-clock milliseconds for budgets and SLOs (the test clock when set). */

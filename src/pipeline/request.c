@@ -13,9 +13,11 @@
 
 #include "http/server.h"
 #include "http/upstream.h"
+#include "pipeline/engine.h"
 
 #define SSE_EVENT_MAX (4u << 20)
 #define TAIL_MAX (64u << 10)
+#define UP_RESP_MAX (64u << 20)
 
 cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *hreq) {
     cg_req *r = calloc(1, sizeof *r);
@@ -24,6 +26,10 @@ cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *h
     r->w = w;
     r->gw = gw;
     r->resv.remaining = -1;
+    r->attempt = 1;
+    r->tier = -1;
+    r->escalate_to = -1;
+    cg_buf_init(&r->prev_resp, UP_RESP_MAX);
     r->refs = 1;
     r->hreq = hreq;
     r->evcon = evhttp_request_get_connection(hreq);
@@ -32,7 +38,7 @@ cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *h
     cg_worker_new_id(w, r->id);
     cg_buf_init(&r->body_raw, gw->cfg->max_body_bytes);
     cg_buf_init(&r->up_body, gw->cfg->max_body_bytes + 4096);
-    cg_buf_init(&r->up_resp, 64u << 20);
+    cg_buf_init(&r->up_resp, UP_RESP_MAX);
     cg_buf_init(&r->tail, TAIL_MAX);
     cg_buf_init(&r->out_batch, SSE_EVENT_MAX * 2);
     cg_sse_init(&r->sse, SSE_EVENT_MAX);
@@ -53,15 +59,51 @@ void cg_req_unref(cg_req *r) {
         event_free(r->drain_ev);
     if (r->hup_ev)
         event_free(r->hup_ev);
+    cg_stage_cache_free(r);
     json_decref(r->body);
     curl_slist_free_all(r->up_headers);
     cg_buf_free(&r->body_raw);
     cg_buf_free(&r->up_body);
     cg_buf_free(&r->up_resp);
+    cg_buf_free(&r->prev_resp);
     cg_buf_free(&r->tail);
     cg_buf_free(&r->out_batch);
     cg_sse_free(&r->sse);
     free(r);
+}
+
+void cg_req_next_attempt(cg_req *r) {
+    curl_slist_free_all(r->up_headers);
+    r->up_headers = NULL;
+    cg_buf_reset(&r->up_body);
+    r->up_status = 0;
+    r->up_sse = 0;
+    cg_buf_reset(&r->up_resp);
+    r->up_resp.max = UP_RESP_MAX;
+    cg_sse_free(&r->sse);
+    cg_sse_init(&r->sse, SSE_EVENT_MAX);
+    r->n_fwd = 0;
+    r->up_res = CG_UP_OK;
+    r->up_detail[0] = '\0';
+    r->drained_bytes = 0;
+    r->saw_terminal = 0;
+    r->up_stream_error = 0;
+    r->paused = 0;
+    memset(&r->usage, 0, sizeof r->usage);
+    r->usage_seen = 0;
+    r->out_chars = 0;
+    r->served_model[0] = '\0';
+    memset(&r->cost, 0, sizeof r->cost);
+    r->estimated = 0;
+    snprintf(r->status, sizeof r->status, "ok");
+    r->http_status = 0;
+    cg_buf_reset(&r->out_batch);
+    cg_buf_reset(&r->tail);
+    r->ttfb_us = 0;
+    r->ledger_ok = 0;
+    r->estimate_nano = 0;
+    r->cascade_armed = 0;
+    r->attempt++;
 }
 
 int cg_req_fail(cg_req *r, int status, const char *type, const char *code, const char *param,

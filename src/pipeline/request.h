@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "budget/budget.h"
+#include "cache/coalesce.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "cost/meter.h"
@@ -74,6 +75,19 @@ typedef struct cg_req {
     int64_t baseline_nano; /* cost with no optimisation (requested model) */
     char note[256];        /* budget / fallback actions, for the ledger */
 
+    /* tiering and attempts (stages_route.c) */
+    int attempt;        /* 1, 2, ...: the ledger row key with id */
+    int tier;           /* index into cfg->tiering.tiers, -1 = none */
+    int routed;         /* the model was chosen by the router */
+    int cascade_armed;  /* this attempt's answer is verified and may escalate */
+    int added_logprobs; /* the gateway asked for logprobs the client did not */
+    int failed_over;    /* a failover to another provider was used */
+    char tier_why[96];  /* the router's reason */
+    int escalate_to;    /* set by verify: the tier the next attempt uses, -1 = none */
+    cg_buf prev_resp;   /* the escalated attempt's answer, served if the next is refused */
+    cg_cost prev_cost;
+    char prev_model[128];
+
     /* admission and routing */
     const cg_provider_cfg *prov;
     const char *prov_key;
@@ -130,11 +144,37 @@ typedef struct cg_req {
     char err_param[64];
     char err_msg[512];
     char err_reset[32]; /* budget_exceeded: when the period resets (ISO 8601) */
+
+    /* exact response cache (pipeline/stages_cache.c, docs/cache.md): the
+     * key looked up, and what the request does with the cache */
+    struct {
+        int looked_up; /* the cache stage ran (first attempt only) */
+        int store;     /* a miss whose final answer may be stored */
+        int hit;       /* served from the cache: entry is set */
+        int coalesced; /* ... after waiting on an identical request */
+        int no_lookup; /* cache-control: no-cache (fetch and replace) */
+        uint8_t key[32];
+        char key_hex[65];
+        int64_t ttl_s;
+        char prompt_version[128];     /* x-costgate-prompt-version */
+        char *ctx_ids;                /* canonical x-costgate-context-ids (tags), heap */
+        char *tags;                   /* canonical x-costgate-cache-tags, heap */
+        struct cg_cache_entry *entry; /* a hit: the entry served (a reference) */
+        cg_coalesce_slot *slot;       /* leader of identical in-flight misses */
+        cg_coalesce_waiter waiter;    /* waiting on another request's answer */
+        struct event *wait_ev;        /* bounds that wait */
+        int capture_on;               /* a streamed miss: events captured for the store */
+        cg_buf capture;
+        int64_t saved_nano; /* a hit: what it would have cost */
+    } xc;
 } cg_req;
 
 cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *hreq);
 void cg_req_ref(cg_req *r);
 void cg_req_unref(cg_req *r);
+/* Clears what one upstream attempt left (response, usage, cost, status) and
+ * counts the next attempt; identity, body and reservations are kept. */
+void cg_req_next_attempt(cg_req *r);
 /* Records an error for the client (the engine sends it in the API's shape); returns -1. */
 int cg_req_fail(cg_req *r, int status, const char *type, const char *code, const char *param,
                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));

@@ -18,6 +18,7 @@
 #include "obs/metrics.h"
 #include "pipeline/engine.h"
 #include "provider/provider.h"
+#include "route/router.h"
 #include "tokenize/estimate.h"
 
 #define DEFAULT_OUTPUT_BOUND 4096 /* tokens, when neither request nor price table bounds it */
@@ -93,17 +94,37 @@ static int switch_model(cg_req *r, const char *model, const char *why) {
     r->unpriced = 0;
     json_object_set_new(r->body, "model", json_string(model));
     r->body_modified = 1;
+    int tier = cg_router_tier_of(&r->gw->cfg->tiering, r->api, model);
+    if (tier >= 0)
+        r->tier = tier;
+    r->cascade_armed = 0; /* a budget or SLO choice is not escalated past */
     size_t n = strlen(r->note);
     snprintf(r->note + n, sizeof r->note - n, "%s%s:%s->%s", n ? " " : "", why, r->requested_model,
              model);
     return 0;
 }
 
-static const char *downgrade_of(const cg_config *c, const char *model) {
+/* The configured downgrade of `model`, else (with tiering) the model of the
+ * next cheaper tier for this API. */
+static const char *downgrade_of(const cg_config *c, cg_api api, const char *model) {
     for (size_t i = 0; i < c->budgets.n_downgrades; i++)
         if (strcmp(c->budgets.downgrades[i].from, model) == 0)
             return c->budgets.downgrades[i].to;
-    return NULL;
+    const cg_tiering_cfg *t = &c->tiering;
+    if (!t->enabled)
+        return NULL;
+    int tier = cg_router_tier_of(t, api, model);
+    int lower = tier < 0 ? -1 : cg_router_prev_tier(t, api, tier);
+    return lower < 0 ? NULL : t->tiers[lower].model[api];
+}
+
+/* The SLO fallback: fallback_models, else the cheapest tier's model. */
+static const char *fallback_of(const cg_config *c, cg_api api) {
+    const char *fb = c->fallback_model[api == CG_API_ANTHROPIC ? 1 : 0];
+    if (fb[0] || !c->tiering.enabled)
+        return fb;
+    int cheap = cg_router_cheapest(&c->tiering, api);
+    return cheap < 0 ? "" : c->tiering.tiers[cheap].model[api];
 }
 
 static void iso_time(int64_t ms, char *out, size_t cap) {
@@ -170,9 +191,10 @@ cg_stage_rc cg_stage_admit(cg_req *r) {
     estimate_input(r);
 
     if (gw->slos && cg_slos_fallback(gw->slos, r->segment)) {
-        const char *fb = gw->cfg->fallback_model[r->api == CG_API_ANTHROPIC ? 1 : 0];
-        if (fb[0] && strcmp(fb, r->model) != 0 && switch_model(r, fb, "slo_fallback") == 0)
+        const char *fb = fallback_of(gw->cfg, r->api);
+        if (fb[0] && strcmp(fb, r->model) != 0 && switch_model(r, fb, "slo_fallback") == 0) {
             cg_metrics_budget_action(gw->metrics, "slo", "fallback");
+        }
     }
     if (!gw->budgets)
         return CG_NEXT;
@@ -186,7 +208,7 @@ cg_stage_rc cg_stage_admit(cg_req *r) {
     snprintf(first_model, sizeof first_model, "%s", r->model);
     /* downgrade: walk the configured chain until a model fits */
     for (int hops = 0; v.action == CG_ACT_DOWNGRADE && hops < 8; hops++) {
-        const char *to = downgrade_of(gw->cfg, r->model);
+        const char *to = downgrade_of(gw->cfg, r->api, r->model);
         if (!to || switch_model(r, to, "budget_downgrade") != 0)
             break;
         r->estimate_nano = upper_bound(r);
@@ -195,6 +217,8 @@ cg_stage_rc cg_stage_admit(cg_req *r) {
             goto admitted;
         }
     }
+    if (cg_route_keep_previous(r) == 0)
+        return CG_NEXT; /* an escalation the budget cannot afford: keep the answer we have */
     return reject(r, &first, first_model);
 admitted:
     if (r->resv.dry_run) {

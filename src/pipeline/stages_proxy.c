@@ -99,6 +99,8 @@ static void add_out_headers(cg_req *r, const char *content_type) {
         evhttp_add_header(h, r->fwd_name[i], r->fwd_val[i]);
     cg_engine_common_headers(r);
     evhttp_add_header(h, "x-costgate-model", r->served_model[0] ? r->served_model : r->model);
+    if (r->tier >= 0)
+        evhttp_add_header(h, "x-costgate-tier", r->gw->cfg->tiering.tiers[r->tier].name);
     evhttp_add_header(h, "x-costgate-cache", "miss");
     budget_headers(r, h);
 }
@@ -138,6 +140,8 @@ static void send_chunk(cg_req *r, const char *p, size_t n) {
 static int on_sse_event(void *arg, const cg_sse_event *ev) {
     cg_req *r = arg;
     int forward = 1, terminal = 0;
+    if (r->xc.capture_on)
+        cg_stage_cache_capture(r, ev->data, ev->data_len);
     r->ops->on_event(r, ev, &forward, &terminal);
     if (terminal) {
         r->saw_terminal = 1;
@@ -250,6 +254,8 @@ static void watch_client(cg_req *r) {
     struct event_base *base = cg_worker_base(r->w);
     if (fd < 0 || !(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE))
         return; /* the closecb alone still notices, later */
+    if (r->hup_ev)
+        return; /* a later attempt: still watching */
     r->hup_ev = event_new(base, fd, EV_CLOSED, on_client_hup, r);
     if (r->hup_ev)
         event_add(r->hup_ev, NULL);
@@ -315,7 +321,9 @@ static void copy_field(char *dst, size_t cap, const char *src) {
 static void fill_row(cg_req *r, cg_ledger_row *row) {
     memset(row, 0, sizeof *row);
     COPY(row->request_id, r->id);
-    row->attempt = 1;
+    row->attempt = r->attempt;
+    if (r->tier >= 0)
+        COPY(row->tier, r->gw->cfg->tiering.tiers[r->tier].name);
     row->ts_ms = r->ts_ms;
     COPY(row->kind, r->ep == CG_EP_CHAT       ? "chat"
                     : r->ep == CG_EP_MESSAGES ? "messages"
@@ -354,6 +362,7 @@ static void fill_row(cg_req *r, cg_ledger_row *row) {
     row->estimated = r->estimated;
     row->unpriced = r->unpriced;
     snprintf(row->cache, sizeof row->cache, "miss");
+    COPY(row->cache_key, r->xc.key_hex);
     row->latency_us = r->latency_us;
     row->ttfb_us = r->ttfb_us;
     COPY(row->error, r->up_detail);

@@ -44,9 +44,10 @@ static const char *INSERT_SQL =
     " tok_cache_write_5m,"
     " tok_cache_write_1h, tok_output, tok_reasoning, tok_embedding, web_searches, cost_input,"
     " cost_output, cost_embedding, cost_external_api, cost_storage_compute, cost_total,"
-    " baseline_cost, estimated, unpriced, cache, latency_us, ttfb_us, error, note)"
+    " baseline_cost, estimated, unpriced, cache, cache_key, cache_src, latency_us, ttfb_us,"
+    " error, note)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-    "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static int bind_row(sqlite3_stmt *s, const cg_ledger_row *r) {
     int i = 1;
@@ -97,6 +98,8 @@ static int bind_row(sqlite3_stmt *s, const cg_ledger_row *r) {
     I(r->estimated);
     I(r->unpriced);
     T(r->cache);
+    T(r->cache_key);
+    T(r->cache_src);
     I(r->latency_us);
     I(r->ttfb_us);
     T(r->error);
@@ -211,18 +214,27 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
         snprintf(err, errlen, "cannot initialise ledger %s: %s", path, emsg ? emsg : "?");
         goto fail;
     }
-    /* ledgers made before a column existed get it added (schema v2) */
-    sqlite3_stmt *probe = NULL;
-    if (sqlite3_prepare_v2(l->db, "SELECT tok_input_predicted FROM ledger LIMIT 0", -1, &probe,
-                           NULL) != SQLITE_OK &&
-        sqlite3_exec(l->db,
-                     "ALTER TABLE ledger ADD COLUMN tok_input_predicted INTEGER NOT NULL DEFAULT 0",
-                     NULL, NULL, &emsg) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot upgrade ledger %s: %s", path, emsg ? emsg : "?");
+    /* ledgers made before a column existed get it added (v2: tok_input_predicted;
+     * v3: cache_key, cache_src; v3's new tables come from the schema above) */
+    static const char *const upgrades[][2] = {
+        {"tok_input_predicted", "tok_input_predicted INTEGER NOT NULL DEFAULT 0"},
+        {"cache_key", "cache_key TEXT NOT NULL DEFAULT ''"},
+        {"cache_src", "cache_src TEXT NOT NULL DEFAULT ''"},
+    };
+    for (size_t u = 0; u < sizeof upgrades / sizeof upgrades[0]; u++) {
+        char sql[160];
+        sqlite3_stmt *probe = NULL;
+        snprintf(sql, sizeof sql, "SELECT %s FROM ledger LIMIT 0", upgrades[u][0]);
+        int have = sqlite3_prepare_v2(l->db, sql, -1, &probe, NULL) == SQLITE_OK;
         sqlite3_finalize(probe);
-        goto fail;
+        if (have)
+            continue;
+        snprintf(sql, sizeof sql, "ALTER TABLE ledger ADD COLUMN %s", upgrades[u][1]);
+        if (sqlite3_exec(l->db, sql, NULL, NULL, &emsg) != SQLITE_OK) {
+            snprintf(err, errlen, "cannot upgrade ledger %s: %s", path, emsg ? emsg : "?");
+            goto fail;
+        }
     }
-    sqlite3_finalize(probe);
     if (sqlite3_prepare_v2(l->db, "BEGIN IMMEDIATE", -1, &l->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(l->db, "COMMIT", -1, &l->commit, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(l->db, INSERT_SQL, -1, &l->ins, NULL) != SQLITE_OK) {

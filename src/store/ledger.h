@@ -38,6 +38,8 @@ typedef struct cg_ledger_row {
         cost_total, baseline_cost;
     int estimated, unpriced;
     char cache[16];
+    char cache_key[65]; /* exact cache key (hex) the request looked up, "" = none */
+    char cache_src[48]; /* a hit: the request that wrote the entry it served */
     int64_t latency_us, ttfb_us;
     char error[256];
     char note[256];

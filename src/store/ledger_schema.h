@@ -11,7 +11,7 @@
 #ifndef CG_STORE_LEDGER_SCHEMA_H
 #define CG_STORE_LEDGER_SCHEMA_H
 
-#define CG_LEDGER_SCHEMA_VERSION 2
+#define CG_LEDGER_SCHEMA_VERSION 3
 
 #define CG_LEDGER_SCHEMA_SQL                                                                       \
     "CREATE TABLE IF NOT EXISTS ledger ("                                                          \
@@ -54,6 +54,8 @@
     " estimated INTEGER NOT NULL DEFAULT 0,"                                                       \
     " unpriced INTEGER NOT NULL DEFAULT 0,"                                                        \
     " cache TEXT NOT NULL DEFAULT 'miss',"                                                         \
+    " cache_key TEXT NOT NULL DEFAULT ''," /* v3: exact cache key looked up (hex) */               \
+    " cache_src TEXT NOT NULL DEFAULT ''," /* v3: a hit: request that wrote the entry */           \
     " latency_us INTEGER NOT NULL DEFAULT 0,"                                                      \
     " ttfb_us INTEGER NOT NULL DEFAULT 0,"                                                         \
     " error TEXT NOT NULL DEFAULT '',"                                                             \
@@ -66,6 +68,37 @@
     " scope TEXT NOT NULL, name TEXT NOT NULL, field TEXT NOT NULL,"                               \
     " limit_nano INTEGER," /* NULL = no limit */                                                   \
     " action INTEGER NOT NULL DEFAULT -1, updated_ms INTEGER NOT NULL,"                            \
-    " PRIMARY KEY (scope, name, field));"
+    " PRIMARY KEY (scope, name, field));" CG_LEDGER_CACHE_SCHEMA_SQL
+
+/* v3: the exact response cache's entries (src/cache/exact.c), its
+ * invalidations (for `costgate cache audit`), and client feedback
+ * (POST /v1/feedback). */
+#define CG_LEDGER_CACHE_SCHEMA_SQL                                                                 \
+    "CREATE TABLE IF NOT EXISTS cache_entries ("                                                   \
+    " key TEXT PRIMARY KEY," /* SHA-256 of the canonical key material, hex */                      \
+    " api INTEGER NOT NULL," /* 0 openai, 1 anthropic */                                           \
+    " tenant TEXT NOT NULL DEFAULT '', share_group TEXT NOT NULL DEFAULT '',"                      \
+    " model TEXT NOT NULL DEFAULT '', intent TEXT NOT NULL DEFAULT '',"                            \
+    " prompt_version TEXT NOT NULL DEFAULT '', writer_id TEXT NOT NULL DEFAULT '',"                \
+    " tags TEXT NOT NULL DEFAULT '[]'," /* JSON array */                                           \
+    " body BLOB NOT NULL,"              /* the complete non-stream response */                     \
+    " tok_input INTEGER NOT NULL DEFAULT 0, tok_cached_read INTEGER NOT NULL DEFAULT 0,"           \
+    " tok_cache_write_5m INTEGER NOT NULL DEFAULT 0,"                                              \
+    " tok_cache_write_1h INTEGER NOT NULL DEFAULT 0,"                                              \
+    " tok_output INTEGER NOT NULL DEFAULT 0, tok_reasoning INTEGER NOT NULL DEFAULT 0,"            \
+    " tok_embedding INTEGER NOT NULL DEFAULT 0, web_searches INTEGER NOT NULL DEFAULT 0,"          \
+    " usage_have INTEGER NOT NULL DEFAULT 0,"                                                      \
+    " created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"                                   \
+    " hits INTEGER NOT NULL DEFAULT 0, saved_nano INTEGER NOT NULL DEFAULT 0,"                     \
+    " bytes INTEGER NOT NULL DEFAULT 0);"                                                          \
+    "CREATE TABLE IF NOT EXISTS cache_invalidations ("                                             \
+    " ts_ms INTEGER NOT NULL,"                                                                     \
+    " cause TEXT NOT NULL," /* key|tag|tenant|prompt_version|feedback|all */                       \
+    " detail TEXT NOT NULL DEFAULT '', removed INTEGER NOT NULL DEFAULT 0);"                       \
+    "CREATE TABLE IF NOT EXISTS feedback ("                                                        \
+    " request_id TEXT NOT NULL, key_name TEXT NOT NULL, ts_ms INTEGER NOT NULL,"                   \
+    " rating INTEGER NOT NULL," /* +1 up, -1 down */                                               \
+    " tenant TEXT NOT NULL DEFAULT '', comment TEXT NOT NULL DEFAULT '',"                          \
+    " PRIMARY KEY (request_id, key_name));"
 
 #endif

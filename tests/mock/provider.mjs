@@ -204,6 +204,10 @@ export function mockThinking(userText, words = 8) {
   return out.join(' ');
 }
 
+/** The refusal the `refusal` directive answers with (OpenAI `message.refusal`; Anthropic
+ *  text before `stop_reason: "refusal"`). */
+export const MOCK_REFUSAL = "I'm sorry, but I can't help with that.";
+
 /** Split text into stream tokens: "a b c" -> ["a", " b", " c"]. One token per word. */
 export function tokenize(text) {
   return text ? text.match(/\s*\S+/g) || [] : [];
@@ -303,9 +307,14 @@ export function planChat(body, dir = {}) {
   let tokens = [];
   let finish = 'stop';
   let perChoice;
+  let refusal = null;
   if (tool) {
     finish = 'tool_calls';
     perChoice = tool.tokens;
+  } else if (dir.refusal) {
+    refusal = MOCK_REFUSAL;
+    tokens = tokenize(refusal);
+    perChoice = tokens.length;
   } else {
     text = mockAnswer(user, words);
     tokens = tokenize(text);
@@ -335,7 +344,7 @@ export function planChat(body, dir = {}) {
       rejected_prediction_tokens: 0,
     },
   };
-  return { n, text, tokens, finish, tool, usage };
+  return { n, text, tokens, finish, tool, refusal, usage };
 }
 
 /** Plan an Anthropic message. */
@@ -375,6 +384,11 @@ export function planMessages(body, dir = {}) {
   if (tool) {
     stopReason = 'tool_use';
     output = thinkTok + tool.tokens;
+  } else if (dir.refusal) {
+    text = MOCK_REFUSAL;
+    tokens = tokenize(text);
+    stopReason = 'refusal';
+    output = thinkTok + tokens.length;
   } else {
     text = mockAnswer(user, words);
     tokens = tokenize(text);
@@ -817,6 +831,8 @@ function chatNonStream(ctx, b, dir, plan) {
         refusal: null,
         annotations: [],
       };
+    } else if (plan.refusal) {
+      message = { role: 'assistant', content: null, refusal: plan.refusal, annotations: [] };
     } else {
       message = { role: 'assistant', content: plan.text, refusal: null, annotations: [] };
       if (wantLp) logprobs = { content: plan.tokens.map((t) => logprobEntry(t, dir, k)), refusal: null };
@@ -878,6 +894,13 @@ function chatStream(ctx, b, dir, plan) {
       for (let c = 0; c < plan.n; c++) {
         content(frame(ch(c, `{"tool_calls":[{"index":0,"function":{"arguments":${frag}}}]}`, 'null', null)));
       }
+    }
+  } else if (plan.refusal) {
+    for (let c = 0; c < plan.n; c++) frames.push(frame(ch(c, '{"role":"assistant","content":null,"refusal":""}', 'null', null)));
+    if (cutN === 0) cutAfter = frames.length;
+    if (errN === 0) streamErrorFrame();
+    for (const t of plan.tokens) {
+      for (let c = 0; c < plan.n; c++) content(frame(ch(c, `{"refusal":${JSON.stringify(t)}}`, 'null', null)));
     }
   } else {
     for (let c = 0; c < plan.n; c++) {
@@ -1197,8 +1220,38 @@ function requireJSON(ctx) {
   return false;
 }
 
-/** Apply delay / drop / status directives, then call `go`. */
+/** Holds: a request with hold=NAME waits until NAME is released
+ *  (POST /__mock/release or mock.release(NAME)); once released, NAME passes at once. */
+function holdUntilReleased(state, name, go) {
+  const h = state.holds;
+  if (h.released.has(name)) return go();
+  if (!h.waiting.has(name)) h.waiting.set(name, []);
+  h.waiting.get(name).push(go);
+}
+
+function releaseHold(state, name) {
+  const h = state.holds;
+  h.released.add(name);
+  const list = h.waiting.get(name) || [];
+  h.waiting.delete(name);
+  for (const go of list) go();
+  return list.length;
+}
+
+function heldCounts(state) {
+  const out = {};
+  for (const [k, v] of state.holds.waiting) out[k] = v.length;
+  return out;
+}
+
+/** Apply hold / delay / drop / status directives, then call `go`. */
 function runDirectives(ctx, dir, go) {
+  if (dir.hold !== undefined && ctx.state) {
+    const name = String(dir.hold);
+    const rest = { ...dir };
+    delete rest.hold;
+    return holdUntilReleased(ctx.state, name, () => runDirectives(ctx, rest, go));
+  }
   const delay = Math.max(0, num(dir.delay, 0));
   const act = () => {
     if (ctx.closed) return;
@@ -1246,8 +1299,20 @@ function control(state, req, res, p, raw) {
   if (p === '/__mock/requests' && req.method === 'GET') return json(200, state.requests);
   if (p === '/__mock/reset' && req.method === 'POST') {
     state.requests.length = 0;
+    state.holds.released.clear();
     return json(200, { ok: true });
   }
+  if (p === '/__mock/release' && req.method === 'POST') {
+    let name = null;
+    try {
+      name = raw && raw.length ? JSON.parse(raw.toString('utf8')).name : null;
+    } catch {
+      name = null;
+    }
+    if (name === null || name === undefined) return json(400, { error: 'body must be {"name": "..."}' });
+    return json(200, { ok: true, released: releaseHold(state, String(name)) });
+  }
+  if (p === '/__mock/held' && req.method === 'GET') return json(200, heldCounts(state));
   if (p === '/__mock/health' && req.method === 'GET') return json(200, { ok: true, requests: state.requests.length });
   json(404, { error: 'unknown mock control endpoint' });
 }
@@ -1286,7 +1351,7 @@ function createHandler(state) {
       }
       const provider = guessProvider(p, req.headers);
       const ctx = {
-        req, res, path: p, query, body, rawLen: raw ? raw.length : 0, provider, t0,
+        req, res, path: p, query, body, rawLen: raw ? raw.length : 0, provider, t0, state,
         rid: provider === 'anthropic' ? 'req_011C' + rnd(20, B58) : 'req_' + rnd(32, HEX),
         status: 0, model: null, closed: false, cut: false,
       };
@@ -1326,6 +1391,7 @@ export function startMock({ port = 0, host = '127.0.0.1', log = null, record = t
     record,
     recordLimit: Math.max(1, recordLimit),
     log: log ? fs.createWriteStream(log, { flags: 'a' }) : null,
+    holds: { released: new Set(), waiting: new Map() },
   };
   const server = http.createServer({ keepAlive: true, noDelay: true }, createHandler(state));
   let conns = 0;
@@ -1349,6 +1415,15 @@ export function startMock({ port = 0, host = '127.0.0.1', log = null, record = t
         server,
         reset() {
           state.requests.length = 0;
+          state.holds.released.clear();
+        },
+        /** Releases hold=NAME (and every later request holding on it); returns how many waited. */
+        release(name) {
+          return releaseHold(state, String(name));
+        },
+        /** Requests waiting per hold name. */
+        held() {
+          return heldCounts(state);
         },
         close() {
           return new Promise((res) => {

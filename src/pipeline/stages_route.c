@@ -1,0 +1,304 @@
+/* stages_route: model tiering on the request path.
+ *
+ * Owns three stages and their glue:
+ *   tier    (before route)  classify the prompt, pick the tier and model
+ *                           (rules, classifier, bandit); rewrite the model
+ *   verify  (before settle) cascade: is the cheaper tier's answer confident
+ *                           enough? if not, mark the attempt "escalated"
+ *   retry   (after settle)  start the next attempt: the escalation's tier, or
+ *                           the provider's failover on 5xx/429/connect failure
+ *                           before the first byte; feed the bandit
+ * Every attempt is its own ledger row (request_id, attempt). An escalation
+ * that budgets refuse serves the escalated answer rather than an error.
+ */
+#include <event2/http.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "obs/metrics.h"
+#include "pipeline/engine.h"
+#include "provider/provider.h"
+#include "route/bandit.h"
+#include "route/classify.h"
+#include "route/learned.h"
+#include "route/router.h"
+#include "route/verify.h"
+
+#define NOTE_ADD(r, ...)                                                                           \
+    do {                                                                                           \
+        size_t n_ = strlen((r)->note);                                                             \
+        if (n_ && n_ + 1 < sizeof(r)->note)                                                        \
+            (r)->note[n_++] = ' ';                                                                 \
+        if (n_ < sizeof(r)->note)                                                                  \
+            snprintf((r)->note + n_, sizeof(r)->note - n_, __VA_ARGS__);                           \
+    } while (0)
+
+#define ATTEMPTS_MAX 4                /* escalations and failover together */
+#define CLASSIFY_TEXT_MAX (64u << 10) /* text handed to the classifier */
+
+static const cg_tiering_cfg *tiering(const cg_req *r) {
+    return &r->gw->cfg->tiering;
+}
+
+/* Points the request at `model` (served by `prov`); the requested model is
+ * remembered once, with its price (or the baseline tier's) as the baseline. */
+static void use_model(cg_req *r, const char *model, const cg_provider_cfg *prov) {
+    if (!r->requested_model[0]) {
+        snprintf(r->requested_model, sizeof r->requested_model, "%s", r->model);
+        const cg_tiering_cfg *t = tiering(r);
+        const char *base = r->model;
+        if (cg_router_is_virtual(t, r->model) && t->default_tier >= 0)
+            base = t->tiers[t->default_tier].model[r->api];
+        const cg_price *p = cg_prices_find(r->gw->prices, base);
+        if (p) {
+            cg_price_effective(p, &r->base_price);
+            r->has_base_price = 1;
+        }
+    }
+    snprintf(r->model, sizeof r->model, "%s", model);
+    json_object_set_new(r->body, "model", json_string(model));
+    r->body_modified = 1;
+    if (prov) {
+        r->prov = prov;
+        r->prov_key = r->gw->provider_keys[prov - r->gw->cfg->providers];
+    }
+}
+
+static int next_tier_for(const cg_req *r) {
+    return r->tier < 0 ? -1 : cg_router_next_tier(tiering(r), r->api, r->tier);
+}
+
+/* The cascade verifies this attempt when a dearer tier exists; streams only
+ * when configured to buffer (a stream's first attempt is then made without
+ * streaming and replayed). Buffering is not implemented yet: streams are not
+ * cascaded. */
+static void arm_cascade(cg_req *r) {
+    const cg_tiering_cfg *t = tiering(r);
+    r->cascade_armed = 0;
+    if (!t->cascade || !r->routed || r->stream || next_tier_for(r) < 0)
+        return;
+    r->cascade_armed = 1;
+    if (r->api == CG_API_OPENAI && r->ep == CG_EP_CHAT && t->request_logprobs &&
+        !json_is_true(json_object_get(r->body, "logprobs"))) {
+        json_object_set_new(r->body, "logprobs", json_true());
+        r->body_modified = 1;
+        r->added_logprobs = 1;
+    }
+}
+
+/* Appends the text of a message content (a string, or text parts/blocks). */
+static void append_text(cg_buf *b, const json_t *content) {
+    if (json_is_string(content)) {
+        cg_buf_append(b, json_string_value(content), json_string_length(content));
+        return;
+    }
+    size_t i;
+    const json_t *part;
+    json_array_foreach(content, i, part) {
+        const json_t *t = json_object_get(part, "text");
+        if (json_is_string(t)) {
+            if (b->len)
+                cg_buf_append(b, "\n", 1);
+            cg_buf_append(b, json_string_value(t), json_string_length(t));
+        }
+    }
+}
+
+/* The classifier's view of the request: the last user message, the system
+ * text (OpenAI system/developer messages, Anthropic `system`), the turn count. */
+static void classify(cg_req *r, cg_class_result *res, double *p_strong) {
+    cg_buf user, sys;
+    cg_buf_init(&user, CLASSIFY_TEXT_MAX);
+    cg_buf_init(&sys, CLASSIFY_TEXT_MAX);
+    const json_t *msgs = json_object_get(r->body, "messages");
+    const json_t *last_user = NULL;
+    size_t i;
+    const json_t *m;
+    json_array_foreach(msgs, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (!role)
+            continue;
+        if (strcmp(role, "user") == 0)
+            last_user = m;
+        else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)
+            append_text(&sys, json_object_get(m, "content"));
+    }
+    if (r->api == CG_API_ANTHROPIC)
+        append_text(&sys, json_object_get(r->body, "system"));
+    if (last_user)
+        append_text(&user, json_object_get(last_user, "content"));
+    cg_class_input in = {
+        .user = user.data ? user.data : "",
+        .user_len = user.len,
+        .system = sys.len ? sys.data : NULL,
+        .system_len = sys.len,
+        .header_intent = r->intent[0] ? r->intent : NULL,
+        .max_output_tokens = r->max_tokens > 0 ? r->max_tokens : 0,
+        .turns = (int)json_array_size(msgs),
+    };
+    if (cg_classify(r->gw->classifier, &in, res) != 0)
+        memset(res, 0, sizeof *res);
+    *p_strong = -1;
+    if (r->gw->learned) {
+        cg_learned_input li = {.text = in.user, .len = in.user_len, .hand = res->feat};
+        *p_strong = cg_learned_predict(r->gw->learned, &li);
+    }
+    cg_buf_free(&user);
+    cg_buf_free(&sys);
+}
+
+cg_stage_rc cg_stage_tier(cg_req *r) {
+    const cg_tiering_cfg *t = tiering(r);
+    if (!t->enabled || r->ep == CG_EP_EMBEDDINGS)
+        return CG_NEXT;
+    cg_class_result cls;
+    int complexity = -1;
+    double p_strong = -1;
+    const char *suggested = NULL;
+    if (r->gw->classifier) {
+        classify(r, &cls, &p_strong);
+        if (!r->intent[0] && cls.intent[0])
+            snprintf(r->intent, sizeof r->intent, "%s", cls.intent);
+        suggested = cg_tier_name(cls.tier);
+        complexity = cls.tier <= CG_TIER_SMALL ? 0 : cls.tier == CG_TIER_MEDIUM ? 1 : 2;
+    }
+    cg_route_in in = {
+        .api = r->api,
+        .model = r->model,
+        .key_name = r->key ? r->key->name : NULL,
+        .intent = r->intent,
+        .segment = r->segment,
+        .feature = r->feature,
+        .complexity = complexity,
+        .suggested_tier = suggested,
+        .p_strong = p_strong,
+    };
+    cg_route_out out;
+    if (cg_router_decide(t, r->gw->bandit, &in, &out) != 0) {
+        cg_req_fail(r, 400, "invalid_request_error", "model_not_found", "model",
+                    "The model '%s' is routed by costgate, but %s.", r->model, out.why);
+        return CG_ERROR;
+    }
+    r->tier = out.tier;
+    r->routed = out.routed;
+    snprintf(r->tier_why, sizeof r->tier_why, "%s", out.why);
+    if (!out.routed)
+        return CG_NEXT;
+    if (strcmp(out.model, r->model) != 0)
+        use_model(r, out.model, NULL); /* the route stage finds its provider */
+    NOTE_ADD(r, "tier:%s(%s)", t->tiers[r->tier].name, out.why);
+    arm_cascade(r);
+    return CG_NEXT;
+}
+
+cg_stage_rc cg_stage_verify(cg_req *r) {
+    r->escalate_to = -1;
+    if (!r->cascade_armed || r->client_gone || r->up_sse || r->up_res != CG_UP_OK ||
+        r->up_status < 200 || r->up_status >= 300 || !r->up_resp.len)
+        return CG_NEXT;
+    json_t *resp = json_loadb(r->up_resp.data, r->up_resp.len, 0, NULL);
+    if (!resp)
+        return CG_NEXT; /* settle flags what it cannot read */
+    cg_verdict v;
+    cg_verify_answer(tiering(r), r->api, resp, cg_verify_wants_json(r->api, r->body), &v);
+    if (v.escalate) {
+        r->escalate_to = next_tier_for(r);
+        snprintf(r->status, sizeof r->status, "escalated");
+        NOTE_ADD(r, "escalate:%s", v.why);
+        cg_metrics_budget_action(r->gw->metrics, "cascade", "escalate");
+    } else if (r->added_logprobs) {
+        /* the client did not ask for logprobs: give back what it would have got */
+        cg_verify_strip_logprobs(resp);
+        char *s = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (s) {
+            cg_buf_reset(&r->up_resp);
+            cg_buf_append(&r->up_resp, s, strlen(s));
+            free(s);
+        }
+    }
+    json_decref(resp);
+    return CG_NEXT;
+}
+
+/* What the bandit learns from this attempt. */
+static void feed_bandit(cg_req *r, double good, int final) {
+    if (!r->gw->bandit || !r->routed || r->tier < 0)
+        return;
+    cg_bandit_record(r->gw->bandit, r->id, r->intent, r->tier, good, r->cost.total, final);
+}
+
+static int upstream_failed(const cg_req *r) {
+    return r->up_status == 429 || r->up_status >= 500 ||
+           (r->up_status == 0 && r->up_res == CG_UP_CONNECT_FAILED);
+}
+
+cg_stage_rc cg_stage_retry(cg_req *r) {
+    const cg_tiering_cfg *t = tiering(r);
+    if (r->client_gone || r->reply_started) {
+        feed_bandit(r, upstream_failed(r) ? 0 : t->implicit_reward, 1);
+        return CG_NEXT;
+    }
+    /* failover: the same model on the provider's failover, before any byte went out */
+    if (upstream_failed(r) && r->prov && r->prov->failover >= 0 && !r->failed_over &&
+        r->attempt < ATTEMPTS_MAX) {
+        const cg_provider_cfg *to = &r->gw->cfg->providers[r->prov->failover];
+        feed_bandit(r, 0, 0);
+        CG_INFO("request %s: %s answered %ld (%s); failing over to %s", r->id, r->prov->name,
+                r->up_status, r->up_detail, to->name);
+        cg_req_next_attempt(r);
+        r->failed_over = 1;
+        r->prov = to;
+        r->prov_key = r->gw->provider_keys[to - r->gw->cfg->providers];
+        NOTE_ADD(r, "failover:%s", to->name);
+        cg_metrics_budget_action(r->gw->metrics, "failover", to->name);
+        cg_engine_goto(r, "admit");
+        return CG_NEXT;
+    }
+    if (r->escalate_to >= 0 && r->attempt < ATTEMPTS_MAX) {
+        int to = r->escalate_to;
+        feed_bandit(r, 0, 0);
+        /* kept in case budgets refuse the next attempt */
+        cg_buf_reset(&r->prev_resp);
+        cg_buf_append(&r->prev_resp, r->up_resp.data, r->up_resp.len);
+        r->prev_cost = r->cost;
+        snprintf(r->prev_model, sizeof r->prev_model, "%s",
+                 r->served_model[0] ? r->served_model : r->model);
+        const char *model = t->tiers[to].model[r->api];
+        const cg_provider_cfg *prov = cg_config_provider_for(r->gw->cfg, r->api, model);
+        if (!prov) {
+            feed_bandit(r, t->implicit_reward, 1);
+            return CG_NEXT; /* config validation makes this unreachable */
+        }
+        cg_req_next_attempt(r);
+        r->tier = to;
+        use_model(r, model, prov);
+        if (r->added_logprobs) { /* the last attempt answers as the client asked */
+            json_object_del(r->body, "logprobs");
+            r->added_logprobs = 0;
+        }
+        arm_cascade(r);
+        NOTE_ADD(r, "attempt%d:%s", r->attempt, t->tiers[to].name);
+        cg_engine_goto(r, "admit");
+        return CG_NEXT;
+    }
+    int ok = r->up_status >= 200 && r->up_status < 300 && r->up_res == CG_UP_OK;
+    feed_bandit(r, ok ? t->implicit_reward : 0, 1);
+    return CG_NEXT;
+}
+
+int cg_route_keep_previous(cg_req *r) {
+    if (r->attempt < 2 || !r->prev_resp.len)
+        return -1;
+    cg_buf_reset(&r->up_resp);
+    if (cg_buf_append(&r->up_resp, r->prev_resp.data, r->prev_resp.len) != 0)
+        return -1;
+    r->up_status = 200;
+    r->up_res = CG_UP_OK;
+    r->up_sse = 0;
+    r->cost = r->prev_cost;
+    snprintf(r->served_model, sizeof r->served_model, "%s", r->prev_model);
+    NOTE_ADD(r, "escalation_refused_by_budget");
+    cg_engine_goto(r, "respond");
+    return 0;
+}

@@ -1,0 +1,355 @@
+/* bandit: Thompson sampling over tiers per intent (see bandit.h). */
+#include "route/bandit.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "store/ledger.h"
+
+#define ARMS_MAX 1024
+#define INTENTS_MAX 128
+#define REMEMBER_SLOTS (1u << 16)
+
+typedef struct intent_stat {
+    char name[64];
+    int64_t decisions, explored;
+} intent_stat;
+
+typedef struct remembered {
+    char id[48];
+    int arm;
+    double implicit; /* reward already credited (replaced by a rating) */
+    double penalty;  /* lambda x cost, also taken off a rating */
+    int rated;
+} remembered;
+
+struct cg_bandit {
+    pthread_mutex_t mu;
+    const cg_tiering_cfg *t;
+    struct cg_ledger *ledger;
+    uint64_t rng;
+    cg_bandit_arm arms[ARMS_MAX];
+    size_t n_arms;
+    intent_stat intents[INTENTS_MAX];
+    size_t n_intents;
+    remembered *mem; /* REMEMBER_SLOTS, direct-mapped by id hash */
+};
+
+static uint64_t next_u64(cg_bandit *b) {
+    uint64_t x = b->rng; /* xorshift64* */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    b->rng = x;
+    return x * UINT64_C(2685821657736338717);
+}
+
+static double uniform01(cg_bandit *b) {
+    return ((double)(next_u64(b) >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+}
+
+static double normal(cg_bandit *b) {
+    double u1 = uniform01(b), u2 = uniform01(b);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* Marsaglia & Tsang (2000); shape < 1 by the boost Gamma(a) = Gamma(a+1) U^(1/a). */
+static double gamma_sample(cg_bandit *b, double a) {
+    if (a < 1.0)
+        return gamma_sample(b, a + 1.0) * pow(uniform01(b), 1.0 / a);
+    double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x = normal(b), v = 1.0 + c * x;
+        if (v <= 0)
+            continue;
+        v = v * v * v;
+        double u = uniform01(b);
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v))
+            return d * v;
+    }
+}
+
+static double beta_sample(cg_bandit *b, double alpha, double beta) {
+    double x = gamma_sample(b, alpha), y = gamma_sample(b, beta);
+    return x + y > 0 ? x / (x + y) : 0.5;
+}
+
+cg_bandit *cg_bandit_new(const cg_tiering_cfg *t, uint64_t seed) {
+    cg_bandit *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->mem = calloc(REMEMBER_SLOTS, sizeof *b->mem);
+    if (!b->mem) {
+        free(b);
+        return NULL;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    b->t = t;
+    if (!seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)b;
+    }
+    b->rng = seed | 1;
+    return b;
+}
+
+void cg_bandit_free(cg_bandit *b) {
+    if (!b)
+        return;
+    pthread_mutex_destroy(&b->mu);
+    free(b->mem);
+    free(b);
+}
+
+void cg_bandit_set_ledger(cg_bandit *b, struct cg_ledger *l) {
+    b->ledger = l;
+}
+
+/* Arm of (intent, tier name); created with the uniform prior Beta(1, 1). -1 when full. */
+static int arm_of(cg_bandit *b, const char *intent, const char *tier) {
+    for (size_t i = 0; i < b->n_arms; i++)
+        if (strcmp(b->arms[i].intent, intent) == 0 && strcmp(b->arms[i].tier, tier) == 0)
+            return (int)i;
+    if (b->n_arms == ARMS_MAX)
+        return -1;
+    cg_bandit_arm *a = &b->arms[b->n_arms];
+    memset(a, 0, sizeof *a);
+    snprintf(a->intent, sizeof a->intent, "%s", intent);
+    snprintf(a->tier, sizeof a->tier, "%s", tier);
+    a->alpha = a->beta = 1.0;
+    return (int)b->n_arms++;
+}
+
+static intent_stat *intent_of(cg_bandit *b, const char *intent) {
+    for (size_t i = 0; i < b->n_intents; i++)
+        if (strcmp(b->intents[i].name, intent) == 0)
+            return &b->intents[i];
+    if (b->n_intents == INTENTS_MAX)
+        return NULL;
+    intent_stat *s = &b->intents[b->n_intents++];
+    snprintf(s->name, sizeof s->name, "%s", intent);
+    return s;
+}
+
+static const char *intent_key(const char *intent) {
+    return intent && intent[0] ? intent : "default";
+}
+
+int cg_bandit_choose(cg_bandit *b, const char *intent, const int *cand, int n, int *explored) {
+    *explored = 0;
+    if (n <= 1)
+        return n == 1 ? cand[0] : -1;
+    intent = intent_key(intent);
+    pthread_mutex_lock(&b->mu);
+    intent_stat *st = intent_of(b, intent);
+    int best = cand[0];
+    double best_score = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        int ai = arm_of(b, intent, b->t->tiers[cand[i]].name);
+        if (ai < 0)
+            continue;
+        const cg_bandit_arm *a = &b->arms[ai];
+        double mean_cost_usd = a->n ? (double)a->cost_nano / (double)a->n / 1e9 : 0.0;
+        double score = beta_sample(b, a->alpha, a->beta) - b->t->lambda_per_usd * mean_cost_usd;
+        if (score > best_score) {
+            best_score = score;
+            best = cand[i];
+        }
+    }
+    if (st) {
+        /* bounded exploration: away from the rules only within the budget */
+        if (best != cand[0] &&
+            (double)(st->explored + 1) > b->t->explore_max * (double)(st->decisions + 1))
+            best = cand[0];
+        st->decisions++;
+        if (best != cand[0]) {
+            st->explored++;
+            *explored = 1;
+        }
+    } else {
+        best = cand[0];
+    }
+    pthread_mutex_unlock(&b->mu);
+    return best;
+}
+
+/* --- persistence ---------------------------------------------------------- */
+
+static int save_arm(sqlite3 *db, void *arg) {
+    const cg_bandit_arm *a = arg;
+    static const char *const ddl =
+        "CREATE TABLE IF NOT EXISTS bandit_arms (intent TEXT NOT NULL, tier TEXT NOT NULL, "
+        "alpha REAL NOT NULL, beta REAL NOT NULL, n INTEGER NOT NULL, cost_nano INTEGER NOT "
+        "NULL, thumbs_up INTEGER NOT NULL DEFAULT 0, thumbs_down INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (intent, tier))";
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_exec(db, ddl, NULL, NULL, NULL) != SQLITE_OK)
+        goto done;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO bandit_arms VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(intent, "
+                           "tier) DO UPDATE SET alpha=excluded.alpha, beta=excluded.beta, "
+                           "n=excluded.n, cost_nano=excluded.cost_nano, "
+                           "thumbs_up=excluded.thumbs_up, thumbs_down=excluded.thumbs_down",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto done;
+    sqlite3_bind_text(st, 1, a->intent, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->tier, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, a->alpha);
+    sqlite3_bind_double(st, 4, a->beta);
+    sqlite3_bind_int64(st, 5, a->n);
+    sqlite3_bind_int64(st, 6, a->cost_nano);
+    sqlite3_bind_int64(st, 7, a->thumbs_up);
+    sqlite3_bind_int64(st, 8, a->thumbs_down);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void saved(void *arg, int ok) {
+    if (!ok)
+        CG_WARN("bandit: could not persist an arm");
+    free(arg);
+}
+
+/* Called with the mutex held. */
+static void persist(cg_bandit *b, int ai) {
+    if (!b->ledger)
+        return;
+    cg_bandit_arm *copy = malloc(sizeof *copy);
+    if (!copy)
+        return;
+    *copy = b->arms[ai];
+    if (cg_ledger_run(b->ledger, save_arm, copy, saved, copy) != 0)
+        free(copy);
+}
+
+int cg_bandit_load(cg_bandit *b, const char *db_path, char *err, size_t errlen) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        rc = 0; /* no ledger yet: nothing learned yet */
+        goto done;
+    }
+    if (sqlite3_prepare_v2(db,
+                           "SELECT intent, tier, alpha, beta, n, cost_nano, thumbs_up, "
+                           "thumbs_down FROM bandit_arms",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = 0; /* no table: nothing learned yet */
+        goto done;
+    }
+    pthread_mutex_lock(&b->mu);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *in = (const char *)sqlite3_column_text(st, 0);
+        const char *tn = (const char *)sqlite3_column_text(st, 1);
+        if (!in || !tn)
+            continue;
+        int ai = arm_of(b, in, tn);
+        if (ai < 0)
+            break;
+        cg_bandit_arm *a = &b->arms[ai];
+        a->alpha = sqlite3_column_double(st, 2);
+        a->beta = sqlite3_column_double(st, 3);
+        if (!(a->alpha >= 1e-6) || !(a->beta >= 1e-6))
+            a->alpha = a->beta = 1.0;
+        a->n = sqlite3_column_int64(st, 4);
+        a->cost_nano = sqlite3_column_int64(st, 5);
+        a->thumbs_up = sqlite3_column_int64(st, 6);
+        a->thumbs_down = sqlite3_column_int64(st, 7);
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (step != SQLITE_DONE && step != SQLITE_ROW) {
+        snprintf(err, errlen, "%s: reading bandit_arms: %s", db_path, sqlite3_errmsg(db));
+        goto done;
+    }
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* --- outcomes ----------------------------------------------------------------- */
+
+static uint32_t id_hash(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+static double clamp01(double v) {
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+void cg_bandit_record(cg_bandit *b, const char *request_id, const char *intent, int tier,
+                      double good, int64_t cost_nano, int remember) {
+    if (tier < 0 || (size_t)tier >= b->t->n_tiers)
+        return;
+    intent = intent_key(intent);
+    double pen = b->t->lambda_per_usd * (double)cost_nano / 1e9;
+    double r = clamp01(clamp01(good) - pen);
+    pthread_mutex_lock(&b->mu);
+    int ai = arm_of(b, intent, b->t->tiers[tier].name);
+    if (ai >= 0) {
+        cg_bandit_arm *a = &b->arms[ai];
+        a->alpha += r;
+        a->beta += 1.0 - r;
+        a->n++;
+        a->cost_nano += cost_nano;
+        if (remember && request_id && request_id[0]) {
+            remembered *m = &b->mem[id_hash(request_id) & (REMEMBER_SLOTS - 1)];
+            snprintf(m->id, sizeof m->id, "%s", request_id);
+            m->arm = ai;
+            m->implicit = r;
+            m->penalty = pen;
+            m->rated = 0;
+        }
+        persist(b, ai);
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+int cg_bandit_feedback(cg_bandit *b, const char *request_id, int rating) {
+    int rc = -1;
+    pthread_mutex_lock(&b->mu);
+    remembered *m = &b->mem[id_hash(request_id) & (REMEMBER_SLOTS - 1)];
+    if (m->id[0] && strcmp(m->id, request_id) == 0 && !m->rated) {
+        cg_bandit_arm *a = &b->arms[m->arm];
+        /* replace the implicit reward credited at settle by the rating */
+        double target = clamp01((rating > 0 ? 1.0 : 0.0) - m->penalty);
+        a->alpha += target - m->implicit;
+        a->beta += m->implicit - target;
+        if (a->alpha < 1e-6)
+            a->alpha = 1e-6;
+        if (a->beta < 1e-6)
+            a->beta = 1e-6;
+        if (rating > 0)
+            a->thumbs_up++;
+        else
+            a->thumbs_down++;
+        m->rated = 1;
+        persist(b, m->arm);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+size_t cg_bandit_snapshot(cg_bandit *b, cg_bandit_arm *out, size_t cap) {
+    pthread_mutex_lock(&b->mu);
+    size_t n = b->n_arms;
+    memcpy(out, b->arms, (n < cap ? n : cap) * sizeof *out);
+    pthread_mutex_unlock(&b->mu);
+    return n;
+}

@@ -1,0 +1,147 @@
+/* router: tier decisions (see router.h). */
+#include "route/router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int cg_router_is_virtual(const cg_tiering_cfg *t, const char *model) {
+    for (size_t i = 0; i < t->n_virtual; i++)
+        if (strcmp(t->virtual_models[i], model) == 0)
+            return 1;
+    return 0;
+}
+
+static int routable_key(const cg_tiering_cfg *t, const char *key) {
+    for (size_t i = 0; i < t->n_routable; i++)
+        if (strcmp(t->routable_keys[i], "*") == 0 || (key && strcmp(t->routable_keys[i], key) == 0))
+            return 1;
+    return 0;
+}
+
+static int has(const cg_tiering_cfg *t, cg_api api, int tier) {
+    return tier >= 0 && (size_t)tier < t->n_tiers && t->tiers[tier].model[api][0] != '\0';
+}
+
+int cg_router_next_tier(const cg_tiering_cfg *t, cg_api api, int tier) {
+    for (int i = tier + 1; (size_t)i < t->n_tiers; i++)
+        if (has(t, api, i))
+            return i;
+    return -1;
+}
+
+int cg_router_prev_tier(const cg_tiering_cfg *t, cg_api api, int tier) {
+    for (int i = tier - 1; i >= 0; i--)
+        if (has(t, api, i))
+            return i;
+    return -1;
+}
+
+int cg_router_cheapest(const cg_tiering_cfg *t, cg_api api) {
+    return cg_router_next_tier(t, api, -1);
+}
+
+int cg_router_tier_of(const cg_tiering_cfg *t, cg_api api, const char *model) {
+    for (size_t i = 0; i < t->n_tiers; i++)
+        if (strcmp(t->tiers[i].model[api], model) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int rule_matches(const cg_tier_rule *r, const cg_route_in *in) {
+    if (r->intent[0] && (!in->intent || strcmp(r->intent, in->intent) != 0))
+        return 0;
+    if (r->segment[0] && (!in->segment || strcmp(r->segment, in->segment) != 0))
+        return 0;
+    if (r->feature[0] && (!in->feature || strcmp(r->feature, in->feature) != 0))
+        return 0;
+    if (r->key[0] && (!in->key_name || strcmp(r->key, in->key_name) != 0))
+        return 0;
+    if (r->complexity >= 0 && r->complexity != in->complexity)
+        return 0;
+    return 1;
+}
+
+/* The nearest tier to `want` that has a model for api (cheaper first on ties). */
+static int nearest(const cg_tiering_cfg *t, cg_api api, int want) {
+    if (has(t, api, want))
+        return want;
+    for (int d = 1; d < (int)t->n_tiers; d++) {
+        if (has(t, api, want - d))
+            return want - d;
+        if (has(t, api, want + d))
+            return want + d;
+    }
+    return -1;
+}
+
+int cg_router_decide(const cg_tiering_cfg *t, cg_bandit *b, const cg_route_in *in,
+                     cg_route_out *out) {
+    memset(out, 0, sizeof *out);
+    out->rule = -1;
+    snprintf(out->model, sizeof out->model, "%s", in->model);
+    out->tier = cg_router_tier_of(t, in->api, in->model);
+    int virt = cg_router_is_virtual(t, in->model);
+    if (!t->enabled || (!virt && !routable_key(t, in->key_name)))
+        return 0; /* keeps its model; tier is the one listing it, if any */
+
+    int tier = -1;
+    for (size_t i = 0; i < t->n_rules; i++)
+        if (rule_matches(&t->rules[i], in)) {
+            tier = t->rules[i].tier;
+            out->rule = (int)i;
+            snprintf(out->why, sizeof out->why, "rule%zu", i);
+            break;
+        }
+    if (tier < 0 && in->p_strong >= 0) {
+        int cheap = cg_router_cheapest(t, in->api);
+        tier = in->p_strong >= t->learned_threshold ? t->default_tier : cheap;
+        snprintf(out->why, sizeof out->why, "learned:%.2f", in->p_strong);
+    }
+    if (tier < 0 && in->suggested_tier) {
+        for (size_t i = 0; i < t->n_tiers; i++)
+            if (strcmp(t->tiers[i].name, in->suggested_tier) == 0) {
+                tier = (int)i;
+                snprintf(out->why, sizeof out->why, "classifier:%s", in->suggested_tier);
+            }
+    }
+    if (tier < 0 && in->complexity >= 0) {
+        int cheap = cg_router_cheapest(t, in->api);
+        int up = cg_router_next_tier(t, in->api, t->default_tier);
+        tier = in->complexity == 0   ? cheap
+               : in->complexity == 1 ? t->default_tier
+                                     : (up >= 0 ? up : t->default_tier);
+        snprintf(out->why, sizeof out->why, "complexity:%s",
+                 in->complexity == 0   ? "simple"
+                 : in->complexity == 1 ? "medium"
+                                       : "complex");
+    }
+    if (tier < 0) {
+        tier = t->default_tier;
+        snprintf(out->why, sizeof out->why, "default");
+    }
+    tier = nearest(t, in->api, tier);
+    if (tier < 0) {
+        if (!virt)
+            return 0;
+        snprintf(out->why, sizeof out->why, "no tier has a model for this API");
+        return -1;
+    }
+    if (b && t->bandit) {
+        int cand[3] = {tier, 0, 0}, n = 1;
+        int lo = cg_router_prev_tier(t, in->api, tier), hi = cg_router_next_tier(t, in->api, tier);
+        if (lo >= 0)
+            cand[n++] = lo;
+        if (hi >= 0)
+            cand[n++] = hi;
+        int pick = cg_bandit_choose(b, in->intent, cand, n, &out->explored);
+        if (pick >= 0 && pick != tier) {
+            size_t l = strlen(out->why);
+            snprintf(out->why + l, sizeof out->why - l, "+bandit");
+            tier = pick;
+        }
+    }
+    out->routed = 1;
+    out->tier = tier;
+    snprintf(out->model, sizeof out->model, "%s", t->tiers[tier].model[in->api]);
+    return 0;
+}

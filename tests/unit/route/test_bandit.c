@@ -1,0 +1,187 @@
+/* test_bandit: Thompson sampling over tiers (src/route/bandit.c): it learns
+ * which tier pays off per intent, the cost penalty moves it to the cheaper
+ * tier, exploration stays under its cap, a rating replaces the implicit
+ * reward exactly, and arms survive a restart through the ledger file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "route/bandit.h"
+#include "store/ledger.h"
+
+static cg_tiering_cfg cfg(double lambda, double explore) {
+    cg_tiering_cfg t;
+    memset(&t, 0, sizeof t);
+    t.enabled = 1;
+    t.bandit = 1;
+    t.n_tiers = 3;
+    snprintf(t.tiers[0].name, sizeof t.tiers[0].name, "small");
+    snprintf(t.tiers[1].name, sizeof t.tiers[1].name, "medium");
+    snprintf(t.tiers[2].name, sizeof t.tiers[2].name, "large");
+    t.lambda_per_usd = lambda;
+    t.explore_max = explore;
+    t.implicit_reward = 0.7;
+    return t;
+}
+
+static const cg_bandit_arm *arm(const cg_bandit_arm *a, size_t n, const char *intent,
+                                const char *tier) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(a[i].intent, intent) == 0 && strcmp(a[i].tier, tier) == 0)
+            return &a[i];
+    return NULL;
+}
+
+/* Rules say medium; small keeps failing and large keeps succeeding: with
+ * unlimited exploration the bandit ends up preferring large. */
+static void test_learns_the_tier_that_pays(void **s) {
+    (void)s;
+    cg_tiering_cfg t = cfg(0, 1.0);
+    cg_bandit *b = cg_bandit_new(&t, 42);
+    for (int i = 0; i < 200; i++) {
+        cg_bandit_record(b, NULL, "code", 0, 0.0, 0, 0);
+        cg_bandit_record(b, NULL, "code", 1, 0.3, 0, 0);
+        cg_bandit_record(b, NULL, "code", 2, 1.0, 0, 0);
+    }
+    int cand[3] = {1, 0, 2}, counts[3] = {0}, explored;
+    for (int i = 0; i < 1000; i++)
+        counts[cg_bandit_choose(b, "code", cand, 3, &explored)]++;
+    assert_true(counts[2] > 900);
+    assert_true(counts[0] < 10);
+    /* another intent has learned nothing: not affected */
+    int other[3] = {0};
+    for (int i = 0; i < 300; i++)
+        other[cg_bandit_choose(b, "chat", cand, 3, &explored)]++;
+    assert_true(other[0] > 30 && other[1] > 30 && other[2] > 30);
+    cg_bandit_free(b);
+}
+
+/* Equal quality, different cost: lambda x cost steers to the cheaper tier. */
+static void test_cost_penalty_prefers_cheaper(void **s) {
+    (void)s;
+    cg_tiering_cfg t = cfg(100.0, 1.0); /* 100 per USD: $0.005 costs 0.5 of reward */
+    cg_bandit *b = cg_bandit_new(&t, 7);
+    for (int i = 0; i < 200; i++) {
+        cg_bandit_record(b, NULL, "x", 0, 0.9, 100000, 0);  /* $0.0001 */
+        cg_bandit_record(b, NULL, "x", 1, 0.9, 5000000, 0); /* $0.005 */
+    }
+    int cand[2] = {1, 0}, counts[2] = {0}, explored;
+    for (int i = 0; i < 500; i++)
+        counts[cg_bandit_choose(b, "x", cand, 2, &explored) == 0 ? 0 : 1]++;
+    assert_true(counts[0] > 450);
+    cg_bandit_free(b);
+}
+
+/* With a 10% cap, at most ~10% of decisions leave the rules' tier even when
+ * the bandit would always leave. */
+static void test_exploration_is_capped(void **s) {
+    (void)s;
+    cg_tiering_cfg t = cfg(0, 0.1);
+    cg_bandit *b = cg_bandit_new(&t, 9);
+    for (int i = 0; i < 300; i++) {
+        cg_bandit_record(b, NULL, "q", 0, 0.0, 0, 0);
+        cg_bandit_record(b, NULL, "q", 1, 1.0, 0, 0);
+    }
+    int cand[2] = {0, 1}, away = 0, explored, flagged = 0;
+    for (int i = 0; i < 1000; i++) {
+        away += cg_bandit_choose(b, "q", cand, 2, &explored) != 0;
+        flagged += explored;
+    }
+    assert_int_equal(away, flagged);
+    assert_true(away <= 101);
+    assert_true(away >= 90); /* it does use its budget when the arm pays */
+    cg_bandit_free(b);
+}
+
+/* A thumbs down replaces the implicit 0.7 credited at settle by 0: the arm
+ * ends as if the outcome had been a failure; unknown ids are refused and a
+ * second rating of the same request is ignored. */
+static void test_feedback_replaces_implicit_reward(void **s) {
+    (void)s;
+    cg_tiering_cfg t = cfg(0, 0.1);
+    cg_bandit *b = cg_bandit_new(&t, 1);
+    cg_bandit_record(b, "req_a", "faq", 0, 0.7, 0, 1);
+    cg_bandit_record(b, "req_b", "faq", 0, 0.7, 0, 1);
+    assert_int_equal(cg_bandit_feedback(b, "req_a", -1), 0);
+    assert_int_equal(cg_bandit_feedback(b, "req_a", -1), -1);
+    assert_int_equal(cg_bandit_feedback(b, "req_zzz", 1), -1);
+    assert_int_equal(cg_bandit_feedback(b, "req_b", 1), 0);
+    cg_bandit_arm a[8];
+    size_t n = cg_bandit_snapshot(b, a, 8);
+    const cg_bandit_arm *x = arm(a, n, "faq", "small");
+    assert_non_null(x);
+    /* prior 1,1; a: +0 / +1 (after the rating); b: +1 / +0 */
+    assert_true(x->alpha > 1.999 && x->alpha < 2.001);
+    assert_true(x->beta > 1.999 && x->beta < 2.001);
+    assert_int_equal(x->thumbs_up, 1);
+    assert_int_equal(x->thumbs_down, 1);
+    assert_int_equal(x->n, 2);
+    cg_bandit_free(b);
+}
+
+static void test_persists_through_the_ledger(void **s) {
+    (void)s;
+    char dir[] = "/tmp/cg-bandit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/ledger.db", dir);
+    cg_tiering_cfg t = cfg(10, 0.1);
+    cg_ledger *l = cg_ledger_open(path, 64, err, sizeof err);
+    assert_non_null(l);
+    cg_bandit *b = cg_bandit_new(&t, 3);
+    cg_bandit_set_ledger(b, l);
+    cg_bandit_record(b, "r1", "faq", 0, 1.0, 2000000, 1); /* $0.002 -> penalty 0.02 */
+    cg_bandit_record(b, "r2", "faq", 2, 0.0, 0, 1);
+    cg_bandit_feedback(b, "r1", 1);
+    cg_ledger_flush(l);
+    cg_ledger_close(l);
+    cg_bandit_arm before[8], after[8];
+    size_t nb = cg_bandit_snapshot(b, before, 8);
+    cg_bandit_free(b);
+
+    cg_bandit *b2 = cg_bandit_new(&t, 3);
+    assert_int_equal(cg_bandit_load(b2, path, err, sizeof err), 0);
+    size_t na = cg_bandit_snapshot(b2, after, 8);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < nb; i++) {
+        const cg_bandit_arm *y = arm(after, na, before[i].intent, before[i].tier);
+        assert_non_null(y);
+        assert_true(y->alpha == before[i].alpha && y->beta == before[i].beta);
+        assert_int_equal(y->n, before[i].n);
+        assert_int_equal(y->cost_nano, before[i].cost_nano);
+        assert_int_equal(y->thumbs_up, before[i].thumbs_up);
+    }
+    const cg_bandit_arm *small = arm(after, na, "faq", "small");
+    assert_true(small->alpha > 1.979 && small->alpha < 1.981); /* 1 + (1 - 0.02) */
+    cg_bandit_free(b2);
+    /* a ledger without the table (or no file at all) is a fresh start */
+    cg_bandit *b3 = cg_bandit_new(&t, 3);
+    assert_int_equal(cg_bandit_load(b3, "/nonexistent/dir/ledger.db", err, sizeof err), 0);
+    assert_int_equal(cg_bandit_snapshot(b3, after, 8), 0);
+    cg_bandit_free(b3);
+    unlink(path);
+    char wal[300];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    unlink(wal);
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_learns_the_tier_that_pays),
+        cmocka_unit_test(test_cost_penalty_prefers_cheaper),
+        cmocka_unit_test(test_exploration_is_capped),
+        cmocka_unit_test(test_feedback_replaces_implicit_reward),
+        cmocka_unit_test(test_persists_through_the_ledger),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
