@@ -105,7 +105,7 @@ typedef struct cg_tiering_cfg {
     size_t n_routable;
     /* cascade: answer with the cheaper tier first, escalate on low confidence */
     int cascade;
-    int cascade_stream;       /* 0 = no cascade for streams, 1 = buffer the first tier */
+    int cascade_stream;       /* 0 = no cascade for streams, 1 = buffer armed attempts */
     int request_logprobs;     /* OpenAI: ask for logprobs on the first attempt */
     double min_mean_logprob;  /* escalate below this mean token logprob */
     double min_token_logprob; /* ... or when any token is below this */

@@ -40,6 +40,9 @@ cg_stage_rc cg_stage_retry(cg_req *r);  /* stages_route.c */
 /* Budgets refused an escalated attempt: serve the previous attempt's answer
  * (jumps to respond). 0, or -1 when there is none. */
 int cg_route_keep_previous(cg_req *r);
+/* The answer of a stream held for the cascade (r->stream_held), as the SSE
+ * stream the client asked for (events, cost comment, terminal). 0 / -1. */
+int cg_route_held_sse(cg_req *r, cg_buf *out);
 
 /* The exact response cache (stages_cache.c). */
 cg_stage_rc cg_stage_cache(cg_req *r);     /* lookup; a hit's row; coalescing */

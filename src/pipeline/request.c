@@ -61,6 +61,7 @@ void cg_req_unref(cg_req *r) {
         event_free(r->hup_ev);
     cg_stage_cache_free(r);
     json_decref(r->body);
+    json_decref(r->stream_options);
     curl_slist_free_all(r->up_headers);
     cg_buf_free(&r->body_raw);
     cg_buf_free(&r->up_body);

@@ -76,15 +76,17 @@ typedef struct cg_req {
     char note[256];        /* budget / fallback actions, for the ledger */
 
     /* tiering and attempts (stages_route.c) */
-    int attempt;        /* 1, 2, ...: the ledger row key with id */
-    int tier;           /* index into cfg->tiering.tiers, -1 = none */
-    int routed;         /* the model was chosen by the router */
-    int cascade_armed;  /* this attempt's answer is verified and may escalate */
-    int added_logprobs; /* the gateway asked for logprobs the client did not */
-    int failed_over;    /* a failover to another provider was used */
-    char tier_why[96];  /* the router's reason */
-    int escalate_to;    /* set by verify: the tier the next attempt uses, -1 = none */
-    cg_buf prev_resp;   /* the escalated attempt's answer, served if the next is refused */
+    int attempt;            /* 1, 2, ...: the ledger row key with id */
+    int tier;               /* index into cfg->tiering.tiers, -1 = none */
+    int routed;             /* the model was chosen by the router */
+    int cascade_armed;      /* this attempt's answer is verified and may escalate */
+    int added_logprobs;     /* the gateway asked for logprobs the client did not */
+    int failed_over;        /* a failover to another provider was used */
+    int stream_held;        /* a stream fetched whole for the cascade, replayed as SSE */
+    json_t *stream_options; /* the client's, restored on an attempt that streams */
+    char tier_why[96];      /* the router's reason */
+    int escalate_to;        /* set by verify: the tier the next attempt uses, -1 = none */
+    cg_buf prev_resp;       /* the escalated attempt's answer, served if the next is refused */
     cg_cost prev_cost;
     char prev_model[128];
 

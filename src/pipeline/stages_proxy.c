@@ -516,6 +516,27 @@ cg_stage_rc cg_stage_respond(cg_req *r) {
         return CG_DONE;
     }
     int status = client_status(r);
+    if (r->stream_held && r->up_status >= 200 && r->up_status < 300 && r->up_res == CG_UP_OK) {
+        cg_buf sse;
+        cg_buf_init(&sse, r->up_resp.len * 16 + (64u << 10));
+        if (cg_route_held_sse(r, &sse) == 0) {
+            add_out_headers(r, "text/event-stream; charset=utf-8");
+            evhttp_add_header(evhttp_request_get_output_headers(r->hreq), "Cache-Control",
+                              "no-cache");
+            struct evbuffer *b = evbuffer_new();
+            evbuffer_add(b, sse.data, sse.len);
+            evhttp_send_reply(r->hreq, 200, NULL, b);
+            evbuffer_free(b);
+            r->hreq = NULL;
+            cg_buf_free(&sse);
+            return CG_DONE;
+        }
+        cg_buf_free(&sse);
+        cg_req_fail(r, 502, "api_error", "upstream_error", NULL,
+                    "The answer could not be replayed as a stream.");
+        cg_engine_send_error(r);
+        return CG_DONE;
+    }
     if (r->up_status >= 200 && r->up_res == CG_UP_OK) {
         add_out_headers(r, "application/json");
         cost_header(r);

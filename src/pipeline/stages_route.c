@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache/replay.h"
 #include "core/log.h"
+#include "core/money.h"
 #include "obs/metrics.h"
 #include "pipeline/engine.h"
 #include "provider/provider.h"
@@ -69,16 +71,48 @@ static int next_tier_for(const cg_req *r) {
     return r->tier < 0 ? -1 : cg_router_next_tier(tiering(r), r->api, r->tier);
 }
 
+/* A held stream streams again on an attempt that is not verified. */
+static void release_stream(cg_req *r) {
+    if (!r->stream_held)
+        return;
+    r->stream_held = 0;
+    r->stream = 1;
+    json_object_set_new(r->body, "stream", json_true());
+    if (r->stream_options)
+        json_object_set(r->body, "stream_options", r->stream_options);
+    r->body_modified = 1;
+}
+
+/* cascade.stream: buffer: the attempt is fetched whole (not streamed), so it
+ * can be verified before the client sees a byte; it is replayed as SSE. */
+static void hold_stream(cg_req *r) {
+    if (!r->stream)
+        return;
+    if (!r->stream_options) {
+        json_t *so = json_object_get(r->body, "stream_options");
+        r->stream_options = so ? json_incref(so) : NULL;
+    }
+    json_object_set_new(r->body, "stream", json_false());
+    json_object_del(r->body, "stream_options");
+    r->body_modified = 1;
+    r->stream = 0;
+    r->stream_held = 1;
+}
+
 /* The cascade verifies this attempt when a dearer tier exists; streams only
- * when configured to buffer (a stream's first attempt is then made without
- * streaming and replayed). Buffering is not implemented yet: streams are not
- * cascaded. */
+ * with cascade.stream: buffer (the attempt is then fetched whole and, if it
+ * is kept, replayed to the client as SSE). */
 static void arm_cascade(cg_req *r) {
     const cg_tiering_cfg *t = tiering(r);
     r->cascade_armed = 0;
-    if (!t->cascade || !r->routed || r->stream || next_tier_for(r) < 0)
+    int streaming = r->stream || r->stream_held;
+    if (!t->cascade || !r->routed || (streaming && !t->cascade_stream) || next_tier_for(r) < 0) {
+        release_stream(r);
         return;
+    }
     r->cascade_armed = 1;
+    if (streaming)
+        hold_stream(r);
     if (r->api == CG_API_OPENAI && r->ep == CG_EP_CHAT && t->request_logprobs &&
         !json_is_true(json_object_get(r->body, "logprobs"))) {
         json_object_set_new(r->body, "logprobs", json_true());
@@ -296,9 +330,25 @@ int cg_route_keep_previous(cg_req *r) {
     r->up_status = 200;
     r->up_res = CG_UP_OK;
     r->up_sse = 0;
+    if (r->stream) { /* the client asked for a stream: the kept answer is replayed */
+        r->stream = 0;
+        r->stream_held = 1;
+    }
     r->cost = r->prev_cost;
     snprintf(r->served_model, sizeof r->served_model, "%s", r->prev_model);
     NOTE_ADD(r, "escalation_refused_by_budget");
     cg_engine_goto(r, "respond");
+    return 0;
+}
+
+int cg_route_held_sse(cg_req *r, cg_buf *out) {
+    int anth = r->api == CG_API_ANTHROPIC;
+    char usd[40];
+    cg_money_fmt(r->cost.total, usd, sizeof usd);
+    if (cg_replay_sse(anth, r->up_resp.data, r->up_resp.len, r->client_usage, out) != 0 ||
+        cg_buf_printf(out, ": x-costgate-cost-usd=%s%s request_id=%s\n\n", usd,
+                      r->estimated ? " estimated=true" : "", r->id) != 0 ||
+        cg_buf_puts(out, cg_replay_terminal(anth)) != 0)
+        return -1;
     return 0;
 }

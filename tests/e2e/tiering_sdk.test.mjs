@@ -20,7 +20,7 @@ tiering:
     large: {openai: gpt-4.1, anthropic: claude-opus-4-1}
   rules:
     - {intent: small_talk, tier: small}
-  cascade: {enabled: true}
+  cascade: {enabled: true, stream: buffer}
   bandit: {enabled: true, explore_max: 0, lambda_per_usd: 0}
 `;
 
@@ -79,6 +79,42 @@ test('OpenAI SDK: a low-confidence answer is escalated; the SDK gets the last at
   assert.match(text, /Mock answer/);
   assert.ok(usage && usage.completion_tokens > 0);
   assert.equal(model, 'gpt-4o', 'the default tier');
+});
+
+test('cascade.stream: buffer: a stream is verified before the client sees it, then replayed; both SDKs parse it', async () => {
+  const oa = new OpenAI({ apiKey: KEY, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+  const tag = `buffered-${Date.now()}`;
+  const { data: stream, response } = await oa.chat.completions
+    .create({ model: 'costgate/auto', stream: true, messages: [{ role: 'user', content: `${tag} [[mock:logprob=-2.5]]` }] },
+      { headers: { 'x-costgate-intent': 'small_talk' } })
+    .withResponse();
+  let text = '', model = '', finish = null;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content || '';
+    model = chunk.model;
+    finish = chunk.choices[0]?.finish_reason || finish;
+  }
+  assert.equal(model, 'gpt-4.1', 'the streamed answer is the escalated one');
+  assert.match(text, /Mock answer/);
+  assert.equal(finish, 'stop');
+  const up = mock.requests.filter((q) => JSON.stringify(q.body || {}).includes(tag));
+  assert.deepEqual(up.map((q) => [q.body.model, q.body.stream]),
+    [['gpt-4o-mini', false], ['gpt-4o', false], ['gpt-4.1', true]], 'held attempts are fetched whole; the last streams');
+  const r = rows(response.headers.get('x-costgate-request-id'));
+  assert.deepEqual(r.map((x) => x.status), ['escalated', 'escalated', 'ok']);
+  // a confident held stream is replayed from the fetched answer
+  const an = new Anthropic({ apiKey: KEY, baseURL: gw.url, maxRetries: 0 });
+  const s2 = await an.messages.create({ model: 'costgate/auto', max_tokens: 100, stream: true,
+    messages: [{ role: 'user', content: 'confident stream' }] }, { headers: { 'x-costgate-intent': 'small_talk' } });
+  let t2 = '', m2 = '', stop = null;
+  for await (const ev of s2) {
+    if (ev.type === 'message_start') m2 = ev.message.model;
+    if (ev.type === 'content_block_delta') t2 += ev.delta.text || '';
+    if (ev.type === 'message_delta') stop = ev.delta.stop_reason;
+  }
+  assert.equal(m2, 'claude-haiku-4-5');
+  assert.match(t2, /Mock answer/);
+  assert.equal(stop, 'end_turn');
 });
 
 test('Anthropic SDK: routed, escalated on max_tokens, every attempt in the ledger', async () => {

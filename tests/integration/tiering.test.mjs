@@ -144,7 +144,7 @@ test('a confident answer is not escalated', async () => {
   assert.equal(res.headers.get('x-costgate-model'), 'claude-haiku-4-5');
 });
 
-test('streams are routed but not cascaded', async () => {
+test('streams are routed but not cascaded (cascade.stream: off, the default)', async () => {
   const tag = `stream-${Date.now()}`;
   const res = await chat(gw, { model: 'costgate/auto', stream: true, messages: [{ role: 'user', content: `${tag} [[mock:logprob=-3]]` }] },
     { 'x-costgate-intent': 'small_talk' });
