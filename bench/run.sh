@@ -16,6 +16,7 @@
 #   BENCH_WORKERS2   1 = extra costgate row with workers: 2 at 16 connections [1]
 #   BENCH_PROMPT_BYTES  pad the user message to about this size [unset: ~190-byte body]
 #   BENCH_CACHE_MODES   exact-cache cells ["cache-hit cache-miss"; "" = none]
+#   BENCH_TIER_MODES    model-tiering cell ["tiering"; "" = none]
 #   BENCH_CACHE_CONNS   connection counts of the cache cells ["16"]
 #   COSTGATE_BIN     gateway binary [build/costgate, release build]
 #
@@ -33,6 +34,7 @@ SCPU=${BENCH_SERVER_CPU:-0}
 CCPU=${BENCH_CLIENT_CPU:-1}
 WORKERS2=${BENCH_WORKERS2:-1}
 CACHE_MODES=${BENCH_CACHE_MODES-"cache-hit cache-miss"}
+TIER_MODES=${BENCH_TIER_MODES-"tiering"}
 CACHE_CONNS=${BENCH_CACHE_CONNS:-16}
 BIN=${COSTGATE_BIN:-$ROOT/build/costgate}
 KEY=cg-bench-key
@@ -177,6 +179,20 @@ if [ -n "$CACHE_MODES" ]; then # the exact cache on, defaults otherwise
     CGC_PID=$GW_PID CGC_PORT=$GW_PORT CGC_LEDGER=$GW_LEDGER
 fi
 
+if [ -n "$TIER_MODES" ]; then # tiering on: every request routed, no cascade
+    start_gateway cgt 1 "tiering:
+  default_tier: small
+  routable_keys: [bench]
+  tiers:
+    small: {openai: gpt-4o-mini}
+    medium: {openai: gpt-4o}
+  rules:
+    - {intent: small_talk, tier: small}
+  cascade: {enabled: false}
+  bandit: {enabled: true, explore_max: 0.1}"
+    CGT_PID=$GW_PID CGT_PORT=$GW_PORT CGT_LEDGER=$GW_LEDGER
+fi
+
 ledger_counts() { # ledger -> "total ok"
     sqlite3 "$1" "SELECT count(*), coalesce(sum(status='ok' AND http_status=200),0) FROM ledger" |
         tr '|' ' '
@@ -308,11 +324,23 @@ for mode in $CACHE_MODES; do
         run_cell "$mode" "$c"
     done
 done
+# Model tiering (docs/routing.md), non-streaming: costgate-tier routes every
+# request (the bench key may be re-routed): classifier, rules, bandit and the
+# model rewrite, with the cascade off so each request is one upstream call,
+# next to the plain proxy (costgate) and nginx.
+for mode in $TIER_MODES; do
+    for c in $CACHE_CONNS; do
+        paths=("nginx http://127.0.0.1:$NGX_PORT ${NGX_PIDS// /,} - -"
+            "costgate http://127.0.0.1:$CG1_PORT $CG1_PID $CG1_LEDGER -"
+            "costgate-tier http://127.0.0.1:$CGT_PORT $CGT_PID $CGT_LEDGER -")
+        run_cell "$mode" "$c"
+    done
+done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load after: $LOAD_AFTER"
 
 # the gateway must still be healthy and silent about errors
-for d in cg1 cg2 cgc; do
+for d in cg1 cg2 cgc cgt; do
     [ -f "$TMP/$d/stderr" ] || continue
     if grep -qiE 'error|warn' "$TMP/$d/stderr"; then
         log "costgate $d stderr:"
