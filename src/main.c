@@ -44,6 +44,7 @@
 #include "obs/metrics.h"
 #include "obs/predict.h"
 #include "obs/report.h"
+#include "obs/tiers.h"
 #include "route/bandit.h"
 #include "route/classify.h"
 #include "route/learned.h"
@@ -329,19 +330,15 @@ out:
 static int cmd_report(int argc, char **argv) {
     cg_report_opts ro = {.db_path = "var/ledger.db", .group_by = "day", .format = CG_REPORT_TABLE};
     const char *cfg_path = NULL;
-    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-                                         {"by", required_argument, 0, 'b'},
-                                         {"since", required_argument, 0, 's'},
-                                         {"until", required_argument, 0, 'u'},
-                                         {"tenant", required_argument, 0, 't'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {"limit", required_argument, 0, 'l'},
-                                         {"config", required_argument, 0, 'c'},
-                                         {"predictions", no_argument, 0, 'p'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    int o, predictions = 0;
-    while ((o = getopt_long(argc, argv, "d:b:s:u:t:f:l:c:ph", opts, NULL)) != -1) {
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},     {"by", required_argument, 0, 'b'},
+        {"since", required_argument, 0, 's'},  {"until", required_argument, 0, 'u'},
+        {"tenant", required_argument, 0, 't'}, {"format", required_argument, 0, 'f'},
+        {"limit", required_argument, 0, 'l'},  {"config", required_argument, 0, 'c'},
+        {"predictions", no_argument, 0, 'p'},  {"tiers", no_argument, 0, 'T'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    int o, predictions = 0, tiers = 0;
+    while ((o = getopt_long(argc, argv, "d:b:s:u:t:f:l:c:pTh", opts, NULL)) != -1) {
         switch (o) {
         case 'd':
             ro.db_path = optarg;
@@ -367,6 +364,9 @@ static int cmd_report(int argc, char **argv) {
         case 'p':
             predictions = 1;
             break;
+        case 'T':
+            tiers = 1;
+            break;
         case 'f':
             if (cg_report_format_parse(optarg, &ro.format) != 0) {
                 fprintf(stderr, "costgate report: --format must be table, json or csv\n");
@@ -376,7 +376,7 @@ static int cmd_report(int argc, char **argv) {
         case 'h':
             puts("usage: costgate report [--db PATH | -c CONFIG] [--by FIELDS] [--since DATE]\n"
                  "                       [--until DATE] [--tenant T] [--format table|json|csv]\n"
-                 "                       [--limit N] [--predictions]\n"
+                 "                       [--limit N] [--predictions | --tiers]\n"
                  "\n"
                  "Five-axis cost report (input, output, embedding, external API,\n"
                  "storage/compute) from the ledger, with totals, savings against the\n"
@@ -388,7 +388,11 @@ static int cmd_report(int argc, char **argv) {
                  "  --since/--until  YYYY-MM-DD, inclusive, UTC\n"
                  "  --limit    show at most N groups (totals still cover all)\n"
                  "  --predictions  instead: per model, pre-call input-token predictions\n"
-                 "             against the provider's reported usage (error distribution)");
+                 "             against the provider's reported usage (error distribution)\n"
+                 "  --tiers    instead: model tiering per tier: answers served and their\n"
+                 "             share (tier mix), cost, baseline and savings, attempts\n"
+                 "             escalated away and their cost, thumbs up/down and the\n"
+                 "             thumbs-up rate from /v1/feedback (table or json)");
             return 0;
         default:
             return 2;
@@ -403,7 +407,9 @@ static int cmd_report(int argc, char **argv) {
     char err[512];
     int rc = predictions ? cg_report_predictions(ro.db_path, ro.format == CG_REPORT_JSON, stdout,
                                                  err, sizeof err)
-                         : cg_report_run(&ro, stdout, err, sizeof err);
+             : tiers
+                 ? cg_report_tiers(ro.db_path, ro.format == CG_REPORT_JSON, stdout, err, sizeof err)
+                 : cg_report_run(&ro, stdout, err, sizeof err);
     if (rc != 0)
         fprintf(stderr, "costgate report: %s\n", err);
     cg_config_free(cfg);

@@ -155,6 +155,24 @@ test('bandit arms are learned, rated through /v1/feedback, persisted and loaded 
   assert.equal(armAfter.thumbs_down, 1);
   assert.ok(Math.abs(armAfter.alpha - (armBefore.alpha - 0.7)) < 1e-9, 'the implicit 0.7 was taken back');
   assert.ok(Math.abs(armAfter.beta - (armBefore.beta + 0.7)) < 1e-9);
+  // costgate report --tiers: the tier mix, escalations and the thumbs-up rate per tier
+  const bin = process.env.COSTGATE_BIN;
+  const rep = JSON.parse(execFileSync(bin, ['report', '--tiers', '--db', gw.ledger, '--format', 'json'], { encoding: 'utf8' }));
+  const byTier = Object.fromEntries(rep.map((t) => [t.tier, t]));
+  const all = ledgerRows(gw.ledger, "tier != ''");
+  const last = new Map();
+  for (const r of all) if (!last.has(r.request_id) || last.get(r.request_id).attempt < r.attempt) last.set(r.request_id, r);
+  for (const name of ['small', 'medium', 'large']) {
+    const answers = [...last.values()].filter((r) => r.tier === name);
+    assert.equal(byTier[name].answers, answers.length, `${name}: answers = last attempts served by it`);
+    assert.equal(byTier[name].cost_nano, answers.reduce((a, r) => a + r.cost_total, 0));
+    assert.equal(byTier[name].escalated, all.filter((r) => r.tier === name && r.status === 'escalated').length);
+  }
+  assert.ok(byTier.small.escalated >= 2);
+  assert.equal(byTier.small.thumbs_down, 1);
+  assert.equal(byTier.small.up_rate_bp, 0, 'one rating, a thumbs down');
+  const table = execFileSync(bin, ['report', '--tiers', '--db', gw.ledger], { encoding: 'utf8' });
+  assert.match(table, /^tier +answers +share/m);
   const before = arms(gw.ledger);
   const smallTalk = before.find((a) => a.intent === 'small_talk' && a.tier === 'small');
   assert.ok(smallTalk, 'the small tier of small_talk has an arm');
