@@ -230,6 +230,28 @@ test('a learned router from costgate tier-train scores each prompt and picks the
   }
 });
 
+test('a budget downgrade walks down the tiers until the request fits', async () => {
+  const extra = TIERING('  bandit: {enabled: false}') +
+    '\nbudgets:\n  default: {max_per_query_usd: "0.001", action: downgrade}\n';
+  const g = await startGateway({ mockPort: mock.port, extra });
+  try {
+    const tag = `budget-${Date.now()}`;
+    const res = await chat(g, { model: 'costgate/auto', max_tokens: 1000, messages: [{ role: 'user', content: tag }] },
+      { 'x-costgate-intent': 'deep' });
+    assert.equal(res.status, 200, await res.clone().text());
+    // large (gpt-4.1, up to $0.008) and medium (gpt-4o, $0.01) do not fit $0.001; small does
+    assert.equal(res.headers.get('x-costgate-model'), 'gpt-4o-mini');
+    assert.equal(res.headers.get('x-costgate-tier'), 'small');
+    const rows = rowsOf(g, res.headers.get('x-costgate-request-id'));
+    assert.equal(rows.length, 1, 'a downgraded request is not escalated past the budget');
+    assert.match(rows[0].note, /tier:large\(rule1\).*budget_downgrade:costgate\/auto->gpt-4o.*budget_downgrade:costgate\/auto->gpt-4o-mini/);
+    assert.deepEqual(upstreamFor(tag).map((q) => q.body.model), ['gpt-4o-mini']);
+  } finally {
+    await g.stop();
+    cleanup(g.dir);
+  }
+});
+
 test('bad tiering config fails at start with file, line and field', () => {
   const dir = mkdtempSync(join(tmpdir(), 'costgate-badtier-'));
   try {
