@@ -310,8 +310,9 @@ out:
     cg_slos_free(gw.slos);
     cg_budgets_free(gw.budgets);
     cg_cache_persist_sync(gw.cache); /* queued cache writes and hit counters */
+    cg_bandit_flush(gw.bandit);      /* the last arm changes, before the ledger closes */
     if (gw.ledger)
-        cg_ledger_close(gw.ledger); /* after this, nothing persists bandit arms */
+        cg_ledger_close(gw.ledger);
     cg_feedback_hooks_clear();
     cg_cache_free(gw.cache);
     cg_coalesce_free(gw.coalesce);

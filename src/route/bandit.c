@@ -16,6 +16,8 @@
 #define INTENTS_MAX 128
 #define REMEMBER_SLOTS (1u << 16)
 
+#define PERSIST_EVERY_MS 1000 /* dirty arms are written at most this often */
+
 typedef struct intent_stat {
     char name[64];
     int64_t decisions, explored;
@@ -39,7 +41,15 @@ struct cg_bandit {
     intent_stat intents[INTENTS_MAX];
     size_t n_intents;
     remembered *mem; /* REMEMBER_SLOTS, direct-mapped by id hash */
+    unsigned char dirty[ARMS_MAX];
+    int64_t last_persist_ms;
 };
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static uint64_t next_u64(cg_bandit *b) {
     uint64_t x = b->rng; /* xorshift64* */
@@ -182,8 +192,13 @@ int cg_bandit_choose(cg_bandit *b, const char *intent, const int *cand, int n, i
 
 /* --- persistence ---------------------------------------------------------- */
 
-static int save_arm(sqlite3 *db, void *arg) {
-    const cg_bandit_arm *a = arg;
+typedef struct arm_batch {
+    size_t n;
+    cg_bandit_arm arms[];
+} arm_batch;
+
+static int save_arms(sqlite3 *db, void *arg) {
+    const arm_batch *b = arg;
     static const char *const ddl =
         "CREATE TABLE IF NOT EXISTS bandit_arms (intent TEXT NOT NULL, tier TEXT NOT NULL, "
         "alpha REAL NOT NULL, beta REAL NOT NULL, n INTEGER NOT NULL, cost_nano INTEGER NOT "
@@ -200,15 +215,21 @@ static int save_arm(sqlite3 *db, void *arg) {
                            "thumbs_up=excluded.thumbs_up, thumbs_down=excluded.thumbs_down",
                            -1, &st, NULL) != SQLITE_OK)
         goto done;
-    sqlite3_bind_text(st, 1, a->intent, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->tier, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, a->alpha);
-    sqlite3_bind_double(st, 4, a->beta);
-    sqlite3_bind_int64(st, 5, a->n);
-    sqlite3_bind_int64(st, 6, a->cost_nano);
-    sqlite3_bind_int64(st, 7, a->thumbs_up);
-    sqlite3_bind_int64(st, 8, a->thumbs_down);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    for (size_t i = 0; i < b->n; i++) {
+        const cg_bandit_arm *a = &b->arms[i];
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, a->intent, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, a->tier, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 3, a->alpha);
+        sqlite3_bind_double(st, 4, a->beta);
+        sqlite3_bind_int64(st, 5, a->n);
+        sqlite3_bind_int64(st, 6, a->cost_nano);
+        sqlite3_bind_int64(st, 7, a->thumbs_up);
+        sqlite3_bind_int64(st, 8, a->thumbs_down);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            goto done;
+    }
+    rc = 0;
 done:
     sqlite3_finalize(st);
     return rc;
@@ -216,20 +237,44 @@ done:
 
 static void saved(void *arg, int ok) {
     if (!ok)
-        CG_WARN("bandit: could not persist an arm");
+        CG_WARN("bandit: could not persist its arms");
     free(arg);
 }
 
-/* Called with the mutex held. */
-static void persist(cg_bandit *b, int ai) {
+/* Called with the mutex held: writes every dirty arm through the ledger's
+ * writer thread when `force` or PERSIST_EVERY_MS have passed since the last
+ * write (one statement per arm in one of the writer's transactions). */
+static void persist(cg_bandit *b, int force) {
     if (!b->ledger)
         return;
-    cg_bandit_arm *copy = malloc(sizeof *copy);
-    if (!copy)
+    int64_t now = mono_ms();
+    if (!force && now - b->last_persist_ms < PERSIST_EVERY_MS)
         return;
-    *copy = b->arms[ai];
-    if (cg_ledger_run(b->ledger, save_arm, copy, saved, copy) != 0)
-        free(copy);
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_arms; i++)
+        n += b->dirty[i];
+    if (!n)
+        return;
+    arm_batch *batch = malloc(sizeof *batch + n * sizeof batch->arms[0]);
+    if (!batch)
+        return;
+    batch->n = 0;
+    for (size_t i = 0; i < b->n_arms; i++)
+        if (b->dirty[i]) {
+            batch->arms[batch->n++] = b->arms[i];
+            b->dirty[i] = 0;
+        }
+    b->last_persist_ms = now;
+    if (cg_ledger_run(b->ledger, save_arms, batch, saved, batch) != 0)
+        free(batch);
+}
+
+void cg_bandit_flush(cg_bandit *b) {
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->mu);
+    persist(b, 1);
+    pthread_mutex_unlock(&b->mu);
 }
 
 int cg_bandit_load(cg_bandit *b, const char *db_path, char *err, size_t errlen) {
@@ -307,6 +352,7 @@ void cg_bandit_record(cg_bandit *b, const char *request_id, const char *intent, 
         a->beta += 1.0 - r;
         a->n++;
         a->cost_nano += cost_nano;
+        b->dirty[ai] = 1;
         if (remember && request_id && request_id[0]) {
             remembered *m = &b->mem[id_hash(request_id) & (REMEMBER_SLOTS - 1)];
             snprintf(m->id, sizeof m->id, "%s", request_id);
@@ -315,7 +361,7 @@ void cg_bandit_record(cg_bandit *b, const char *request_id, const char *intent, 
             m->penalty = pen;
             m->rated = 0;
         }
-        persist(b, ai);
+        persist(b, 0);
     }
     pthread_mutex_unlock(&b->mu);
 }
@@ -339,7 +385,8 @@ int cg_bandit_feedback(cg_bandit *b, const char *request_id, int rating) {
         else
             a->thumbs_down++;
         m->rated = 1;
-        persist(b, m->arm);
+        b->dirty[m->arm] = 1;
+        persist(b, 1); /* ratings are rare: written at once */
         rc = 0;
     }
     pthread_mutex_unlock(&b->mu);

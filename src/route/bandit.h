@@ -38,8 +38,11 @@ typedef struct cg_bandit_arm {
 cg_bandit *cg_bandit_new(const cg_tiering_cfg *t, uint64_t seed);
 void cg_bandit_free(cg_bandit *b);
 /* Arms are written to table bandit_arms through the ledger's writer thread
- * after each update (NULL: not persisted). */
+ * (NULL: not persisted): changed arms at most once a second while outcomes
+ * arrive, a rating at once, and everything left on cg_bandit_flush. */
 void cg_bandit_set_ledger(cg_bandit *b, struct cg_ledger *l);
+/* Writes every changed arm now (graceful stop: call before the ledger closes). */
+void cg_bandit_flush(cg_bandit *b);
 /* Loads arms saved by an earlier run from the ledger database file (before
  * serving: this blocks). A missing table is not an error. 0 / -1. */
 int cg_bandit_load(cg_bandit *b, const char *db_path, char *err, size_t errlen);

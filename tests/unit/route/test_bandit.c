@@ -140,6 +140,7 @@ static void test_persists_through_the_ledger(void **s) {
     cg_bandit_record(b, "r1", "faq", 0, 1.0, 2000000, 1); /* $0.002 -> penalty 0.02 */
     cg_bandit_record(b, "r2", "faq", 2, 0.0, 0, 1);
     cg_bandit_feedback(b, "r1", 1);
+    cg_bandit_flush(b);
     cg_ledger_flush(l);
     cg_ledger_close(l);
     cg_bandit_arm before[8], after[8];
