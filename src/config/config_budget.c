@@ -71,17 +71,13 @@ static int key_name(cfg_ctx *x, const yaml_node_t *k, const char *path, char *ou
     return 0;
 }
 
-static size_t map_size(const yaml_node_t *n) {
-    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-}
-
 static int parse_segments(cfg_ctx *x, const yaml_node_t *sec, cg_budgets_cfg *b) {
     cfg_field f;
     if (!cfg_field_get(x, sec, "budgets", "per_segment", &f))
         return 0;
     if (cfg_check_map(x, f.v, f.path, NULL) < 0)
         return -1;
-    size_t n = map_size(f.v);
+    size_t n = cfg_map_size(f.v);
     b->segments = n ? calloc(n, sizeof *b->segments) : NULL;
     if (n && !b->segments)
         return cfg_fail(x, f.line, f.path, "out of memory");
@@ -108,7 +104,7 @@ static int parse_named(cfg_ctx *x, const yaml_node_t *sec, const char *key, cons
         return 0;
     if (cfg_check_map(x, f.v, f.path, NULL) < 0)
         return -1;
-    size_t n = map_size(f.v);
+    size_t n = cfg_map_size(f.v);
     *out = n ? calloc(n, sizeof **out) : NULL;
     if (n && !*out)
         return cfg_fail(x, f.line, f.path, "out of memory");
@@ -144,7 +140,7 @@ static int parse_downgrade(cfg_ctx *x, const yaml_node_t *sec, cg_budgets_cfg *b
         return 0;
     if (cfg_check_map(x, f.v, f.path, NULL) < 0)
         return -1;
-    size_t n = map_size(f.v);
+    size_t n = cfg_map_size(f.v);
     b->downgrades = n ? calloc(n, sizeof *b->downgrades) : NULL;
     if (n && !b->downgrades)
         return cfg_fail(x, f.line, f.path, "out of memory");

@@ -42,10 +42,6 @@ static const cg_cache_intent_ttl DEFAULT_INTENTS[] = {
     {"small_talk", 0},
 };
 
-static size_t map_size(const yaml_node_t *n) {
-    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-}
-
 static int name_of(cfg_ctx *x, const yaml_node_t *k, const char *path, char *out, size_t cap) {
     size_t n = k->data.scalar.length;
     const char *s = (const char *)k->data.scalar.value;
@@ -76,7 +72,7 @@ static int parse_ttl(cfg_ctx *x, const yaml_node_t *n, const char *path, int64_t
         return 0;
     if (cfg_check_map(x, f.v, f.path, NULL) < 0)
         return -1;
-    size_t cnt = map_size(f.v);
+    size_t cnt = cfg_map_size(f.v);
     if (cnt > INTENTS_MAX)
         return cfg_fail(x, f.line, f.path, "at most %d intents", INTENTS_MAX);
     *by = cnt ? calloc(cnt, sizeof **by) : NULL;
@@ -110,7 +106,7 @@ static int parse_tenants(cfg_ctx *x, const yaml_node_t *sec, cg_cache_cfg *k) {
         return 0;
     if (cfg_check_map(x, f.v, f.path, NULL) < 0)
         return -1;
-    size_t n = map_size(f.v);
+    size_t n = cfg_map_size(f.v);
     k->tenants = n ? calloc(n, sizeof *k->tenants) : NULL;
     if (n && !k->tenants)
         return cfg_fail(x, f.line, f.path, "out of memory");

@@ -48,6 +48,8 @@ void cfg_path_idx(char *out, size_t cap, const char *parent, size_t i);
 /* "a mapping", "a sequence", "a scalar". */
 const char *cfg_kind(const yaml_node_t *n);
 int cfg_is_null(const yaml_node_t *n);
+/* Number of key/value pairs of a mapping node. */
+size_t cfg_map_size(const yaml_node_t *n);
 
 /* Checks n is a mapping whose keys are scalars, unique and (unless allowed
  * is NULL) listed in the NULL-terminated allowed set. 0 / -1. */

@@ -79,6 +79,10 @@ const char *cfg_kind(const yaml_node_t *n) {
     }
 }
 
+size_t cfg_map_size(const yaml_node_t *n) {
+    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+}
+
 int cfg_is_null(const yaml_node_t *n) {
     if (!n || n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return 0;

@@ -40,10 +40,6 @@ static const char *const DEFAULT_REFUSALS[] = {"I can't help with that",
                                                "As an AI language model",
                                                NULL};
 
-static size_t map_size(const yaml_node_t *n) {
-    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-}
-
 static int tier_index(const cg_tiering_cfg *t, const char *name) {
     for (size_t i = 0; i < t->n_tiers; i++)
         if (strcmp(t->tiers[i].name, name) == 0)
@@ -117,7 +113,7 @@ static int parse_tiers(cfg_ctx *x, const cfg_field *f, cg_tiering_cfg *t) {
     static const char *const apis[] = {"openai", "anthropic", NULL};
     if (cfg_check_map(x, f->v, f->path, NULL) < 0)
         return -1;
-    size_t n = map_size(f->v);
+    size_t n = cfg_map_size(f->v);
     if (n == 0 || n > CG_TIERS_MAX)
         return cfg_fail(x, f->line, f->path, "needs 1 to %d tiers, cheapest first", CG_TIERS_MAX);
     for (size_t i = 0; i < n; i++) {

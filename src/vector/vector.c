@@ -503,7 +503,7 @@ static uint32_t greedy(const cg_vindex *ix, const float *q, uint32_t cur, float 
 static int search_layer(const cg_vindex *ix, scratch *s, const float *q, uint32_t ep, float epd,
                         int ef, int l, size_t *ntop) {
     size_t nc = 0, nt = 0;
-    uint32_t todo[2 * 256 + 1]; /* M0 <= 512 */
+    uint32_t unvisited[2 * 256 + 1]; /* M0 <= 512 */
     if (grow(&s->top, &s->tcap, (size_t)ef + 1) || grow(&s->cand, &s->ccap, 64))
         return CG_VE_NOMEM;
     scr_new_epoch(s);
@@ -527,14 +527,14 @@ static int search_layer(const cg_vindex *ix, scratch *s, const float *q, uint32_
             if (s->tags[e] == ep_tag)
                 continue;
             s->tags[e] = ep_tag;
-            todo[nn++] = e;
+            unvisited[nn++] = e;
         }
         for (uint32_t j = 0; j < nn && j < PREFETCH_AHEAD; j++)
-            prefetch_vec(ix, todo[j]);
+            prefetch_vec(ix, unvisited[j]);
         for (uint32_t j = 0; j < nn; j++) {
-            uint32_t e = todo[j];
+            uint32_t e = unvisited[j];
             if (j + PREFETCH_AHEAD < nn)
-                prefetch_vec(ix, todo[j + PREFETCH_AHEAD]);
+                prefetch_vec(ix, unvisited[j + PREFETCH_AHEAD]);
             float d = vdist(ix, q, e);
             if ((int)nt < ef || d < lower) {
                 if (grow(&s->cand, &s->ccap, nc + 1))
