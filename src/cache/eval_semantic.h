@@ -1,10 +1,12 @@
 /* eval_semantic: the `costgate eval semantic` command.
  *
  * Owns: the entry point main.c dispatches to. The command measures the
- * semantic cache's two gates on public data (STS-B, GPTCache's QQP pairs
- * and paraphrases, Redis LangCache near misses, MeanCache follow-ups): the
- * built-in embedder's cosine similarity and the second gate (gate.h), and
- * picks the default similarity threshold. docs/semantic-cache.md describes
+ * semantic cache's checks on public data (STS-B, GPTCache's QQP pairs and
+ * paraphrases, Redis LangCache near misses, MeanCache follow-ups): the
+ * built-in embedder's cosine similarity, the second gate (gate.h) and the
+ * learned verifier (verifier.h), which it can also train
+ * (--train-verifier); it picks the static threshold and the verifier's
+ * operating point. docs/semantic-cache.md describes
  * the protocol and the results.
  */
 #ifndef CG_CACHE_EVAL_SEMANTIC_H

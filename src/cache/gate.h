@@ -10,6 +10,10 @@
  * is the one the evaluation (`costgate eval semantic`, docs/semantic-cache.md)
  * measured to raise precision without costing much hit rate.
  *
+ * Files: gate.c (rules, verdict, names), gate_extract.c (per-text
+ * features), gate_text.c (UTF-8, normalisation), gate_words.c (word lists);
+ * gate_internal.h is shared between them only.
+ *
  * The check reads at most CG_GATE_SCAN_MAX bytes of each text, works on any
  * bytes (invalid UTF-8 separates words and never matches a pattern), uses
  * only the stack (about 20 KB; no allocation) and no mutable global state
@@ -93,6 +97,16 @@ typedef struct cg_gate_result {
  * is 0. Symmetric: swapping the texts gives the same verdict. */
 cg_gate_reason cg_gate_check(const char *asked, size_t asked_len, const char *cached,
                              size_t cached_len, unsigned rules, cg_gate_result *out);
+
+/* As cg_gate_check, and in *fails (may be NULL) the mask of every rule
+ * that fails on its own, variants ignored: bit CG_GATE_RULE(r) set when
+ * cg_gate_check(..., CG_GATE_RULE(r), NULL) != CG_GATE_PASS, for each rule
+ * r whether in `rules` or not. Both texts are read once, so this costs
+ * about what one cg_gate_check costs; the learned verifier (verifier.h)
+ * uses the mask as features. */
+cg_gate_reason cg_gate_check_all(const char *asked, size_t asked_len, const char *cached,
+                                 size_t cached_len, unsigned rules, cg_gate_result *out,
+                                 unsigned *fails);
 
 /* "pass", "length", "numbers", "negation", "quotes", "entities",
  * "direction", "qword", "time", "units", "code", "order"; "?" out of

@@ -18,6 +18,13 @@
 //   with the rule built for it, although most cosines are 0.97-1.0;
 // - the outputs: the JSON, the CSV files, and the bench/RESULTS.md block
 //   replaced between its markers with the rest of the file untouched;
+// - the learned verifier (src/cache/verifier.h): the shipped model
+//   (config/semantic-verifier.bin) is found and evaluated, its columns and
+//   operating point appear in the report, the JSON, verifier.csv and the
+//   RESULTS.md block; QQP is split into train / validation / test with every
+//   pair in one part; the verifier only removes hits the gate would serve;
+//   --train-verifier writes byte-identical files from two runs (and a
+//   different seed changes the file), and --no-verifier turns it off;
 // - --help, bad options, missing data.
 //
 // Needs var/models/use-lite.bin (scripts/setup.sh) and ../shared/data.
@@ -62,7 +69,8 @@ after(() => {
 test('--help, bad options, missing data', async () => {
   const { stdout } = await cg(['eval', 'semantic', '--help']);
   assert.match(stdout, /usage: costgate eval semantic/);
-  for (const opt of ['--limit', '--rules', '--csv', '--json', '--results-md', '--vectors'])
+    for (const opt of ['--limit', '--rules', '--csv', '--json', '--results-md', '--vectors',
+    '--verifier', '--no-verifier', '--train-verifier', '--split'])
     assert.ok(stdout.includes(opt), opt);
   const top = await cg(['--help']);
   assert.match(top.stdout, /eval semantic/);
@@ -70,7 +78,10 @@ test('--help, bad options, missing data', async () => {
   assert.equal((await fails(['eval', 'semantic', '--limit', 'many'])).code, 2);
   assert.equal((await fails(['eval', 'semantic', '--rules', 'numbers,bogus'])).code, 2);
   assert.equal((await fails(['eval', 'semantic', '--threads', '0'])).code, 2);
-  assert.equal((await fails(['eval', 'semantic', 'extra'])).code, 2);
+    assert.equal((await fails(['eval', 'semantic', 'extra'])).code, 2);
+  assert.equal((await fails(['eval', 'semantic', '--split', 'random'])).code, 2);
+  assert.equal((await fails(['eval', 'semantic', '--verifier-hidden', '65'])).code, 2);
+  
   const nodata = await fails(['eval', 'semantic', '--data', join(dir, 'nowhere')]);
   assert.equal(nodata.code, 1);
   assert.match(nodata.out, /data directory not found/);
@@ -174,5 +185,71 @@ test('quick evaluation on real data', { skip: !ready && 'no ../shared/data or mo
   assert.ok(!after.includes('\nold\n'));
   assert.match(after, /\| threshold \| QQP hit rate/);
   assert.match(after, /STS-B Spearman/);
-  assert.equal(after.split('<!-- semantic-eval:begin -->').length, 2);
+    assert.equal(after.split('<!-- semantic-eval:begin -->').length, 2);
+
+  // the learned verifier: the shipped model, evaluated on the QQP test split
+  assert.match(stdout, /Learned verifier .*semantic-verifier\.bin \(loaded\)/);
+  assert.match(stdout, /QQP test \(held out\):/);
+  assert.match(stdout, /Curve on QQP test at floor 0\.\d\d/);
+  const v = r.verifier;
+  assert.ok(v && v.trained === false, 'verifier evaluated');
+  assert.equal(v.split.method, 'components');
+  assert.equal(v.split.train.pairs + v.split.validation.pairs + v.split.test.pairs, LIMIT);
+  assert.ok(v.split.train.pairs > v.split.test.pairs && v.split.test.pairs > 0);
+  assert.equal(v.operating_point.chosen_on, 'validation');
+  assert.ok(v.operating_point.floor >= 0.7 && v.operating_point.floor <= 0.99);
+  assert.ok(v.operating_point.threshold >= 0.5 && v.operating_point.threshold <= 0.99);
+  assert.ok(v.model.train_pairs > 10000, 'the shipped model was fit on the full train split');
+  assert.equal(v.curve_test.length, 50);
+  for (const key of ['langcache', 'mock', 'meancache_followup', 'meancache_dup'])
+    assert.ok(v.sets[key], key);
+  // the verifier only removes hits: never more than the gate at the same floor
+  const gateAtFloor = r.sets.qqp.curve.find((x) => Math.abs(x.threshold - v.operating_point.floor) < 1e-9);
+  assert.ok(v.curve_test[0].hits_positive <= gateAtFloor.gate.hits_positive);
+  for (let i = 1; i < v.curve_test.length; i++)
+    assert.ok(v.curve_test[i].hits_positive + v.curve_test[i].hits_negative <=
+      v.curve_test[i - 1].hits_positive + v.curve_test[i - 1].hits_negative);
+  const vcsv = readFileSync(join(csv, 'verifier.csv'), 'utf8').split('\n');
+  assert.match(vcsv[0], /^set,split,index,label,cosine,gate_pass,probability$/);
+  assert.ok(vcsv.some((l) => /^qqp,test,/.test(l)));
+  assert.match(after, /### Learned verifier, on the held-out QQP test split/);
+  assert.match(after, /\| verifier threshold \| QQP test hit rate \| QQP test precision/);
+});
+
+test('--train-verifier is deterministic; --no-verifier', { skip: !ready && 'no ../shared/data or model' }, async () => {
+  const a = join(dir, 'a.bin'), b = join(dir, 'b.bin'), c = join(dir, 'c.bin');
+    // one embedding pass: the later runs read the vectors file
+  const common = ['eval', 'semantic', '--limit', '200', '--quiet', '--vectors', join(dir, 'vec.bin')];
+  const ra = await cg([...common, '--train-verifier', a, '--json', join(dir, 'a.json')]);
+  await cg([...common, '--train-verifier', b]);
+  await cg([...common, '--train-verifier', c, '--verifier-seed', '7', '--verifier-hidden', '2']);
+  const ba = readFileSync(a), bb = readFileSync(b), bc = readFileSync(c);
+  assert.ok(ba.length > 4000 && ba.length < 100 * 1024);
+  assert.equal(ba.subarray(0, 8).toString(), 'CGSEMVER');
+  assert.ok(ba.equals(bb), 'two runs, the same bytes');
+  assert.ok(!ba.equals(bc), 'another seed and model, other bytes');
+  assert.match(ra.stdout, /trained in this run/);
+  const j = JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8'));
+  assert.equal(j.verifier.trained, true);
+  assert.ok(j.verifier.model.train_pairs > 0);
+  // the trained file loads back and gives the same operating point
+  const rl = await cg([...common, '--verifier', a, '--json', join(dir, 'l.json')]);
+  assert.match(rl.stdout, /\(loaded\)/);
+  const l = JSON.parse(readFileSync(join(dir, 'l.json'), 'utf8'));
+  assert.equal(l.verifier.operating_point.floor, j.verifier.operating_point.floor);
+  assert.equal(l.verifier.operating_point.threshold, j.verifier.operating_point.threshold);
+  assert.deepEqual(l.verifier.qqp_test, j.verifier.qqp_test);
+    // a damaged model file is refused, with the reason
+  const bad = join(dir, 'bad.bin');
+  const dmg = Buffer.from(ba);
+  dmg[300] ^= 0x40;
+  writeFileSync(bad, dmg);
+  const badrun = await fails([...common, '--verifier', bad]);
+  assert.equal(badrun.code, 1);
+  assert.match(badrun.out, /checksum/);
+  writeFileSync(bad, ba.subarray(0, ba.length - 1));
+  assert.match((await fails([...common, '--verifier', bad])).out, /bytes|truncated/);
+  const off = await cg([...common, '--no-verifier', '--json', join(dir, 'off.json')]);
+  assert.match(off.stdout, /Learned verifier: none evaluated \(--no-verifier\)/);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'off.json'), 'utf8')).verifier, null);
 });
