@@ -15,9 +15,11 @@
 #       strace -c -f: system calls per request.
 #
 # COSTGATE_BIN selects the binary (default build/costgate); BENCH_CACHE=1
-# turns the exact cache on (every request after the first is a hit). Bounded: about
-# 20 s (perf, syscalls) or 40 s (callgrind); every process started here is
-# stopped on exit.
+# turns the exact cache on (every request after the first is a hit);
+# BENCH_TIER=1 turns model tiering on with the config of bench/run.sh's
+# costgate-tier cell (every request classified and routed, bandit on, cascade
+# off). Bounded: about 20 s (perf, syscalls) or 40 s (callgrind); every
+# process started here is stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,6 +75,21 @@ EOF
 # BENCH_CACHE=1: the exact cache on; wrk's fixed body is then served from it
 # (the first request stores it), so this profiles the cache-hit path.
 [ "${BENCH_CACHE:-0}" = 1 ] && printf 'cache: {}\n' >>"$TMP/costgate.yaml"
+# BENCH_TIER=1: the tiering block of bench/run.sh's costgate-tier cell.
+if [ "${BENCH_TIER:-0}" = 1 ]; then
+    cat >>"$TMP/costgate.yaml" <<EOF
+tiering:
+  default_tier: small
+  routable_keys: [bench]
+  tiers:
+    small: {openai: gpt-4o-mini}
+    medium: {openai: gpt-4o}
+  rules:
+    - {intent: small_talk, tier: small}
+  cascade: {enabled: false}
+  bandit: {enabled: true, explore_max: 0.1}
+EOF
+fi
 
 PRE=()
 [ "$TOOL" = callgrind ] && PRE=(valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.out")

@@ -24,6 +24,7 @@
 #include "route/bandit.h"
 #include "route/classify.h"
 #include "route/learned.h"
+#include "route/model_splice.h"
 #include "route/router.h"
 #include "route/verify.h"
 
@@ -37,17 +38,39 @@
     } while (0)
 
 #define ATTEMPTS_MAX 4                /* escalations and failover together */
-#define CLASSIFY_TEXT_MAX (64u << 10) /* text handed to the classifier */
+#define CLASSIFY_TEXT_MAX (64u << 10) /* joined text parts handed to the classifier */
 
 static const cg_tiering_cfg *tiering(const cg_req *r) {
     return &r->gw->cfg->tiering;
+}
+
+/* src into dst[cap], cut to fit and NUL-terminated: snprintf("%s") without
+ * its cost (this runs on every routed request). */
+static void copy_str(char *dst, size_t cap, const char *src) {
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* NOTE_ADD(r, "%s%s...", parts...) without snprintf: a space first when the
+ * note is not empty, then the pieces, cut to fit. */
+static void note_add(cg_req *r, const char *const *parts, size_t n_parts) {
+    size_t cap = sizeof r->note, n = strnlen(r->note, cap - 1);
+    if (n && n + 1 < cap)
+        r->note[n++] = ' ';
+    for (size_t i = 0; i < n_parts && n + 1 < cap; i++) {
+        size_t l = strnlen(parts[i], cap - 1 - n);
+        memcpy(r->note + n, parts[i], l);
+        n += l;
+    }
+    r->note[n] = '\0';
 }
 
 /* Points the request at `model` (served by `prov`); the requested model is
  * remembered once, with its price (or the baseline tier's) as the baseline. */
 static void use_model(cg_req *r, const char *model, const cg_provider_cfg *prov) {
     if (!r->requested_model[0]) {
-        snprintf(r->requested_model, sizeof r->requested_model, "%s", r->model);
+        copy_str(r->requested_model, sizeof r->requested_model, r->model);
         const cg_tiering_cfg *t = tiering(r);
         const char *base = r->model;
         if (cg_router_is_virtual(t, r->model) && t->default_tier >= 0)
@@ -58,9 +81,13 @@ static void use_model(cg_req *r, const char *model, const cg_provider_cfg *prov)
             r->has_base_price = 1;
         }
     }
-    snprintf(r->model, sizeof r->model, "%s", model);
+    copy_str(r->model, sizeof r->model, model);
     json_object_set_new(r->body, "model", json_string(model));
-    r->body_modified = 1;
+    /* while the body is otherwise as the client sent it, the new name is
+     * spliced into its bytes (the tree above stays the same for later
+     * stages); else, or if the splice refuses, the tree is serialised */
+    if (!r->body_modified && cg_model_splice(&r->body_raw, model, strlen(model)) != 0)
+        r->body_modified = 1;
     if (prov) {
         r->prov = prov;
         r->prov_key = r->gw->provider_keys[prov - r->gw->cfg->providers];
@@ -139,38 +166,141 @@ static void append_text(cg_buf *b, const json_t *content) {
     }
 }
 
+/* Appends bytes [from, to) of the text that append_text would build from the
+ * parts of `content` (starting from an empty buffer). */
+static void append_range(cg_buf *b, const json_t *content, size_t from, size_t to) {
+    size_t i, at = 0;
+    const json_t *part;
+    json_array_foreach(content, i, part) {
+        const json_t *t = json_object_get(part, "text");
+        if (!json_is_string(t))
+            continue;
+        const char *s = json_string_value(t);
+        size_t n = json_string_length(t);
+        for (int piece = at ? 0 : 1; piece < 2; piece++) { /* "\n" between, then the text */
+            const char *ps = piece ? s : "\n";
+            size_t pn = piece ? n : 1;
+            size_t lo = from > at ? from - at : 0, hi = to - at < pn ? to - at : pn;
+            if (at < to && lo < hi)
+                cg_buf_append(b, ps + lo, hi - lo);
+            at += pn;
+        }
+    }
+}
+
+/* The last user message's text for the classifier. A string content is
+ * used where it is (no copy: the classifier caps what it reads itself);
+ * text parts are joined with "\n" into b, and when the joined text is longer
+ * than b's cap only its first and last halves are kept (the classifier
+ * reads the head and the tail of a long prompt), with the whole length in
+ * in->user_full_len. */
+static void user_text(cg_buf *b, const json_t *content, cg_class_input *in) {
+    if (json_is_string(content)) {
+        in->user = json_string_value(content);
+        in->user_len = json_string_length(content);
+        return;
+    }
+    size_t i, total = 0;
+    const json_t *part;
+    json_array_foreach(content, i, part) {
+        const json_t *t = json_object_get(part, "text");
+        if (json_is_string(t))
+            total += (total ? 1 : 0) + json_string_length(t);
+    }
+    if (total <= b->max) {
+        append_text(b, content);
+    } else {
+        size_t head = b->max / 2;
+        append_range(b, content, 0, head);
+        append_range(b, content, total - (b->max - head), total);
+        in->user_full_len = total;
+    }
+    in->user = b->data ? b->data : "";
+    in->user_len = b->len;
+}
+
+/* A message's "role" (NULL unless a string) and "content" in one walk over
+ * its members: cheaper than two lookups by hash on every routed request. */
+static void message_fields(const json_t *m, const char **role, const json_t **content) {
+    *role = NULL;
+    *content = NULL;
+    int seen = 0;
+    for (void *it = json_object_iter((json_t *)m); it && seen < 2;
+         it = json_object_iter_next((json_t *)m, it)) {
+        const char *k = json_object_iter_key(it);
+        if (k[0] == 'r' && strcmp(k, "role") == 0) {
+            *role = json_string_value(json_object_iter_value(it));
+            seen++;
+        } else if (k[0] == 'c' && strcmp(k, "content") == 0) {
+            *content = json_object_iter_value(it);
+            seen++;
+        }
+    }
+}
+
 /* The classifier's view of the request: the last user message, the system
- * text (OpenAI system/developer messages, Anthropic `system`), the turn count. */
+ * text (OpenAI system/developer messages, Anthropic `system`; one string is
+ * used where it is, several are joined), the turn count. */
 static void classify(cg_req *r, cg_class_result *res, double *p_strong) {
     cg_buf user, sys;
     cg_buf_init(&user, CLASSIFY_TEXT_MAX);
     cg_buf_init(&sys, CLASSIFY_TEXT_MAX);
     const json_t *msgs = json_object_get(r->body, "messages");
-    const json_t *last_user = NULL;
+    const json_t *last_user = NULL; /* the last user message's content */
+    const json_t *sys_one = NULL;   /* the only system text so far */
+    int n_sys = 0;
     size_t i;
     const json_t *m;
     json_array_foreach(msgs, i, m) {
-        const char *role = json_string_value(json_object_get(m, "role"));
+        const char *role;
+        const json_t *c;
+        message_fields(m, &role, &c);
         if (!role)
             continue;
-        if (strcmp(role, "user") == 0)
-            last_user = m;
-        else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)
-            append_text(&sys, json_object_get(m, "content"));
+        if (role[0] == 'u' && strcmp(role, "user") == 0) {
+            last_user = c;
+        } else if ((role[0] == 's' && strcmp(role, "system") == 0) ||
+                   (role[0] == 'd' && strcmp(role, "developer") == 0)) {
+            if (n_sys++ == 0 && json_is_string(c)) {
+                sys_one = c;
+                continue;
+            }
+            if (sys_one) { /* a second one: join from here on */
+                append_text(&sys, sys_one);
+                sys_one = NULL;
+            }
+            append_text(&sys, c);
+        }
     }
-    if (r->api == CG_API_ANTHROPIC)
-        append_text(&sys, json_object_get(r->body, "system"));
-    if (last_user)
-        append_text(&user, json_object_get(last_user, "content"));
+    if (r->api == CG_API_ANTHROPIC) {
+        const json_t *c = json_object_get(r->body, "system");
+        if (c && n_sys++ == 0 && json_is_string(c)) {
+            sys_one = c;
+        } else if (c) {
+            if (sys_one) {
+                append_text(&sys, sys_one);
+                sys_one = NULL;
+            }
+            append_text(&sys, c);
+        }
+    }
     cg_class_input in = {
-        .user = user.data ? user.data : "",
-        .user_len = user.len,
-        .system = sys.len ? sys.data : NULL,
-        .system_len = sys.len,
+        .user = "",
         .header_intent = r->intent[0] ? r->intent : NULL,
         .max_output_tokens = r->max_tokens > 0 ? r->max_tokens : 0,
         .turns = (int)json_array_size(msgs),
     };
+    if (sys_one) {
+        in.system = json_string_value(sys_one);
+        in.system_len = json_string_length(sys_one);
+    } else if (sys.len) {
+        in.system = sys.data;
+        in.system_len = sys.len;
+    }
+    if (in.system_len == 0)
+        in.system = NULL;
+    if (last_user)
+        user_text(&user, last_user, &in);
     if (cg_classify(r->gw->classifier, &in, res) != 0)
         memset(res, 0, sizeof *res);
     *p_strong = -1;
@@ -193,7 +323,7 @@ cg_stage_rc cg_stage_tier(cg_req *r) {
     if (r->gw->classifier) {
         classify(r, &cls, &p_strong);
         if (!r->intent[0] && cls.intent[0])
-            snprintf(r->intent, sizeof r->intent, "%s", cls.intent);
+            copy_str(r->intent, sizeof r->intent, cls.intent);
         suggested = cg_tier_name(cls.tier);
         complexity = cls.tier <= CG_TIER_SMALL ? 0 : cls.tier == CG_TIER_MEDIUM ? 1 : 2;
     }
@@ -216,12 +346,13 @@ cg_stage_rc cg_stage_tier(cg_req *r) {
     }
     r->tier = out.tier;
     r->routed = out.routed;
-    snprintf(r->tier_why, sizeof r->tier_why, "%s", out.why);
+    copy_str(r->tier_why, sizeof r->tier_why, out.why);
     if (!out.routed)
         return CG_NEXT;
     if (strcmp(out.model, r->model) != 0)
         use_model(r, out.model, NULL); /* the route stage finds its provider */
-    NOTE_ADD(r, "tier:%s(%s)", t->tiers[r->tier].name, out.why);
+    const char *note[] = {"tier:", t->tiers[r->tier].name, "(", out.why, ")"};
+    note_add(r, note, sizeof note / sizeof note[0]);
     arm_cascade(r);
     return CG_NEXT;
 }

@@ -2,11 +2,13 @@
  *
  * Owns: the built-in keyword lists (seed 001's simple/complex lists plus
  * English and the markers of seed 000's tiering table), the keyword index
- * (one pass over the text, skipping the inside of ASCII words; bitmaps of
- * lower-cased first byte pairs and of hashed first byte triples reject
- * almost every other position, and an index by the first two bytes gives the
- * candidates of a hit), the feature counts, the complexity score and the
- * tier rules.
+ * built once at construction (one pass over the text, skipping the inside
+ * of ASCII words; bitmaps of the lower-cased first two bytes and of hashes of
+ * the first three and four bytes of every keyword reject almost every other
+ * position, and an index by the first two bytes gives the candidates of a
+ * hit), the regex prefilter (a literal every match must contain), the head
+ * and tail windows of a long text, the feature counts, the complexity score
+ * and the tier rules.
  * See classify.h for the contract and docs/tiering.md for the rules.
  */
 #include "route/classify.h"
@@ -21,6 +23,8 @@
 #define MAX_KEYWORDS 4096
 #define KW_MAX_LEN 63
 #define REGEX_WINDOW_MAX 16384
+#define REGEX_LIT_MAX 32 /* longest literal kept as a regex's prefilter */
+#define LOG_TABLE 256    /* log1p of counts below this is looked up */
 
 enum {
     L_SIMPLE = 0,
@@ -33,6 +37,7 @@ enum {
     L_INTENT, /* an intent's keyword; kw.intent says which */
     L_COUNT
 };
+_Static_assert(L_INTENT == CG_KW_LISTS, "cg_kw_hits.list follows the lists");
 
 /* ------------------------------------------------------------------ */
 /* Built-in lists                                                       */
@@ -137,7 +142,7 @@ void cg_classify_cfg_default(cg_classify_cfg *cfg) {
     cfg->many_turns = 8;
     cfg->small_below = 0.30f;
     cfg->large_from = 0.65f;
-    cfg->scan_max_bytes = 65536;
+    cfg->scan_max_bytes = 8192;
     cfg->regex_max_bytes = 4096;
 }
 
@@ -193,11 +198,20 @@ typedef struct kw {
     uint16_t intent;      /* for L_INTENT */
 } kw;
 
+/* A compiled intent regex and its prefilter: a literal (lower-cased ASCII)
+ * that every match contains; regexec runs only when the text contains it
+ * (any case). lit_len 0: no such literal was found, regexec always runs. */
+typedef struct rx {
+    regex_t re;
+    char lit[REGEX_LIT_MAX + 1];
+    size_t lit_len;
+} rx;
+
 typedef struct intent {
     char name[CG_INTENT_NAME_MAX];
     int tier;
     int simple;
-    regex_t *re;
+    rx *re;
     size_t n_re;
 } intent;
 
@@ -207,15 +221,22 @@ struct cg_classifier {
     size_t n_kws;
     intent intents[MAX_INTENTS];
     size_t n_intents;
-    size_t n_regex;           /* over all intents */
-    uint8_t cls[256];         /* B_* class of each byte */
-    uint16_t start2[65537];   /* kws[start2[k] .. start2[k + 1]) have first two bytes k */
-    uint64_t bm2[65536 / 64]; /* first two bytes of the 2-byte keywords */
-    uint64_t bm3[65536 / 64]; /* hash of the first three bytes of longer keywords */
+    size_t n_regex;         /* over all intents */
+    uint8_t cls[256];       /* B_* class of each byte */
+    uint16_t start2[65537]; /* kws[start2[k] .. start2[k + 1]) have first two bytes k */
+    /* the prefilter, one bit per key: a position is tried only if the
+     * keywords can start there by their first 2, 3 and 4 bytes */
+    uint64_t p2[65536 / 64];     /* first two bytes of every keyword */
+    uint64_t s2[65536 / 64];     /* ... of the 2-byte keywords */
+    uint64_t s3[65536 / 64];     /* hash of the first three bytes of the 3-byte keywords */
+    uint64_t p3[65536 / 64];     /* ... of the longer keywords */
+    uint64_t p4[65536 / 64];     /* hash of the first four bytes of those */
+    double log1p_tab[LOG_TABLE]; /* log1p(i): the features' counts are small */
 };
 
 /* Byte classes for the scan loop. */
 enum { B_SPACE = 1, B_DIGIT = 2, B_OP = 4, B_NL = 8, B_QUEST = 16, B_HIGH = 32, B_LETTER = 64 };
+#define B_WORD (B_LETTER | B_DIGIT) /* is_alnum_ascii() by table */
 
 static uint8_t byte_class(unsigned b) {
     if (b == ' ' || (b >= '\t' && b <= '\r'))
@@ -246,9 +267,21 @@ static const uint8_t *lc_table(void) {
     return t;
 }
 
-/* 16-bit hash of three lower-cased bytes (the keyword prefilter). */
+/* 16-bit hash of three or four lower-cased bytes (the keyword prefilter). */
 static uint32_t hash3(uint32_t k3) {
     return (k3 * UINT32_C(2654435761)) >> 16;
+}
+
+static uint32_t hash4(uint32_t k4) {
+    return (k4 * UINT32_C(0x9E3779B1)) >> 16;
+}
+
+static void bit_set(uint64_t *bm, uint32_t k) {
+    bm[k >> 6] |= UINT64_C(1) << (k & 63);
+}
+
+static int bit_has(const uint64_t *bm, uint32_t k) {
+    return (int)((bm[k >> 6] >> (k & 63)) & 1);
 }
 
 static int is_alnum_ascii(uint8_t b) {
@@ -321,6 +354,111 @@ static int add_list(cg_classifier *c, const char *const *v, size_t n, int list, 
     return 0;
 }
 
+/* Index just past a bracket expression opening at re[i] ("[...]", with a
+ * leading "^", a leading "]" and "[:class:]"-style parts), or 0 if it does
+ * not close. */
+static size_t skip_bracket(const char *re, size_t i) {
+    size_t j = i + 1;
+    if (re[j] == '^')
+        j++;
+    if (re[j] == ']')
+        j++;
+    while (re[j] && re[j] != ']') {
+        if (re[j] == '[' && (re[j + 1] == ':' || re[j + 1] == '.' || re[j + 1] == '=')) {
+            char t = re[j + 1];
+            j += 2;
+            while (re[j] && !(re[j] == t && re[j + 1] == ']'))
+                j++;
+            if (!re[j])
+                return 0;
+            j += 2;
+        } else {
+            j++;
+        }
+    }
+    return re[j] ? j + 1 : 0;
+}
+
+/* Index just past the quantifier at re[i] ("*", "+", "?", "{m,n}"), or i. */
+static size_t skip_quantifier(const char *re, size_t i) {
+    if (re[i] == '*' || re[i] == '+' || re[i] == '?')
+        return i + 1;
+    if (re[i] == '{') {
+        size_t j = i + 1;
+        while (re[j] && re[j] != '}')
+            j++;
+        return re[j] ? j + 1 : j;
+    }
+    return i;
+}
+
+size_t cg_regex_literal(const char *re, char *out, size_t cap) {
+    char cur[REGEX_LIT_MAX + 1];
+    size_t cl = 0, best = 0, i = 0;
+    int depth = 0;
+    if (!out || cap == 0)
+        return 0;
+    out[0] = '\0';
+    if (!re || strchr(re, '|'))
+        return 0; /* an alternation anywhere: no literal is sure to be needed */
+    const uint8_t *lc = lc_table();
+    for (;;) {
+        /* the run ends at anything but a literal at the top level */
+        int end_run = 1, lit = -1;
+        size_t next = i + 1;
+        unsigned char ch = (unsigned char)re[i];
+        if (ch == '\\') {
+            unsigned char e = (unsigned char)re[i + 1];
+            if (!e)
+                ch = 0; /* a trailing backslash: regcomp refused it already */
+            else
+                next = i + 2;
+            /* \. \* \\ ... are literals; \w \b \< \1 ... are not */
+            if (e && e < 0x80 &&
+                !((e >= '0' && e <= '9') || (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') ||
+                  e == '<' || e == '>' || e == '`' || e == '\''))
+                lit = e;
+        } else if (ch == '[') {
+            next = skip_bracket(re, i);
+            if (!next)
+                ch = 0;
+        } else if (ch == '(') {
+            depth++;
+        } else if (ch == ')') {
+            depth--;
+        } else if (ch > 0 && ch < 0x80 && !strchr(".^$*+?{}", ch)) {
+            lit = ch;
+        }
+        if (ch == 0)
+            break;
+        size_t q = skip_quantifier(re, next);
+        if (lit >= 0 && depth == 0) {
+            int optional = q != next && re[next] != '+';
+            if (!optional && cl < REGEX_LIT_MAX) {
+                cur[cl++] = (char)lc[lit];
+                end_run = q != next; /* "ab+c": "ab" is sure to be there, "bc" not */
+            }
+        }
+        if (end_run || q != next) {
+            if (cl > best && cl >= 2 && cl < cap) {
+                memcpy(out, cur, cl);
+                best = cl;
+            }
+            cl = 0;
+        }
+        i = q;
+        if (re[i] == '\0') {
+            if (cl > best && cl >= 2 && cl < cap) {
+                memcpy(out, cur, cl);
+                best = cl;
+            }
+            break;
+        }
+    }
+    out[best] = '\0';
+    return best;
+}
+
 static int kw_cmp(const void *a, const void *b) {
     const kw *x = a, *y = b;
     if (x->key != y->key)
@@ -342,7 +480,7 @@ void cg_classifier_free(cg_classifier *c) {
         return;
     for (size_t i = 0; i < c->n_intents; i++) {
         for (size_t j = 0; j < c->intents[i].n_re; j++)
-            regfree(&c->intents[i].re[j]);
+            regfree(&c->intents[i].re[j].re);
         free(c->intents[i].re);
     }
     free(c->kws);
@@ -442,7 +580,7 @@ cg_classifier *cg_classifier_new(const cg_classify_cfg *cfg_in, char *err, size_
                 goto fail;
             }
             for (size_t j = 0; j < r->n_regexes; j++) {
-                int rc = r->regexes[j] ? regcomp(&it->re[j], r->regexes[j],
+                int rc = r->regexes[j] ? regcomp(&it->re[j].re, r->regexes[j],
                                                  REG_EXTENDED | REG_ICASE | REG_NOSUB)
                                        : REG_BADPAT;
                 if (rc != 0) {
@@ -452,6 +590,8 @@ cg_classifier *cg_classifier_new(const cg_classify_cfg *cfg_in, char *err, size_
                 }
                 it->n_re++;
                 c->n_regex++;
+                it->re[j].lit_len =
+                    cg_regex_literal(r->regexes[j], it->re[j].lit, sizeof it->re[j].lit);
             }
         }
     }
@@ -465,10 +605,19 @@ cg_classifier *cg_classifier_new(const cg_classify_cfg *cfg_in, char *err, size_
     }
     for (size_t i = 0; i < c->n_kws; i++) {
         const kw *w = &c->kws[i];
-        uint32_t h = w->len == 2 ? w->key : hash3(((uint32_t)w->key << 8) | (uint8_t)w->s[2]);
-        uint64_t *bm = w->len == 2 ? c->bm2 : c->bm3;
-        bm[h >> 6] |= UINT64_C(1) << (h & 63);
+        uint32_t k3 = ((uint32_t)w->key << 8) | (uint8_t)w->s[2];
+        bit_set(c->p2, w->key);
+        if (w->len == 2) {
+            bit_set(c->s2, w->key);
+        } else if (w->len == 3) {
+            bit_set(c->s3, hash3(k3));
+        } else {
+            bit_set(c->p3, hash3(k3));
+            bit_set(c->p4, hash4((k3 << 8) | (uint8_t)w->s[3]));
+        }
     }
+    for (size_t i = 0; i < LOG_TABLE; i++)
+        c->log1p_tab[i] = log1p((double)i);
     return c;
 fail:
     cg_classifier_free(c);
@@ -523,6 +672,39 @@ static void sat_inc(uint16_t *v) {
         (*v)++;
 }
 
+static uint16_t sat_add16(uint16_t a, uint16_t b) {
+    return (uint16_t)(a + b < UINT16_MAX ? a + b : UINT16_MAX);
+}
+
+static uint32_t sat_add32(uint32_t a, uint32_t b) {
+    return a + b < a ? UINT32_MAX : a + b;
+}
+
+/* k += t (the head and the tail window of a long prompt). */
+static void add_counts(counts *k, const counts *t, size_t n_intents) {
+    k->words = sat_add32(k->words, t->words);
+    k->digits = sat_add32(k->digits, t->digits);
+    k->numbers = sat_add32(k->numbers, t->numbers);
+    k->lines = sat_add32(k->lines, t->lines);
+    k->questions = sat_add32(k->questions, t->questions);
+    k->hangul_bytes = sat_add32(k->hangul_bytes, t->hangul_bytes);
+    k->options = sat_add32(k->options, t->options);
+    k->numbered = sat_add32(k->numbered, t->numbered);
+    k->code_lines = sat_add32(k->code_lines, t->code_lines);
+    k->math_ops = sat_add32(k->math_ops, t->math_ops);
+    for (size_t i = 0; i < L_COUNT; i++)
+        k->list[i] = sat_add16(k->list[i], t->list[i]);
+    for (size_t i = 0; i < n_intents; i++)
+        k->intent[i] = sat_add16(k->intent[i], t->intent[i]);
+    k->bad_utf8 |= t->bad_utf8;
+}
+
+/* v scaled up to the whole text (rounded, capped). */
+static uint32_t scaled(uint32_t v, double scale) {
+    double x = (double)v * scale + 0.5;
+    return x >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)x;
+}
+
 /* A line start: "A. ", "b) " (choice) or "12. ", "3) " (numbered step). */
 static void line_start(const uint8_t *p, size_t n, size_t i, counts *k) {
     while (i < n && (p[i] == ' ' || p[i] == '\t'))
@@ -543,8 +725,8 @@ static void line_start(const uint8_t *p, size_t n, size_t i, counts *k) {
         k->numbered++;
 }
 
-static void match_at(const cg_classifier *c, const uint8_t *p, size_t n, size_t i,
-                     const uint8_t *lc, counts *k) {
+static __attribute__((noinline)) void match_at(const cg_classifier *c, const uint8_t *p, size_t n,
+                                               size_t i, const uint8_t *lc, counts *k) {
     uint16_t key = (uint16_t)((lc[p[i]] << 8) | lc[p[i + 1]]);
     size_t lo = c->start2[key], hi = c->start2[key + 1];
     for (size_t j = lo; j < hi; j++) {
@@ -556,9 +738,9 @@ static void match_at(const cg_classifier *c, const uint8_t *p, size_t n, size_t 
             m++;
         if (m != w->len)
             continue;
-        if (w->bstart && i > 0 && is_alnum_ascii(p[i - 1]))
+        if (w->bstart && i > 0 && (c->cls[p[i - 1]] & B_WORD))
             continue;
-        if (w->bend && i + m < n && is_alnum_ascii(p[i + m]))
+        if (w->bend && i + m < n && (c->cls[p[i + m]] & B_WORD))
             continue;
         sat_inc(&k->list[w->list]);
         if (w->list == L_INTENT)
@@ -570,30 +752,38 @@ static int is_code_end(uint8_t b) {
     return b == ';' || b == '{' || b == '}';
 }
 
-/* Keyword prefilter at position i (i + 1 < n): 2-byte keywords by their
- * bytes, longer ones by a hash of their first three bytes. */
-static inline void try_keywords(const cg_classifier *c, const uint8_t *p, size_t n, size_t i,
-                                const uint8_t *lc, counts *k) {
+/* Keyword prefilter at position i (i + 1 < n): the first two bytes must
+ * start some keyword; then a 2-byte keyword, a 3-byte keyword by a hash of
+ * three bytes, or a longer one by hashes of three and of four bytes. Only
+ * a position that passes is compared with the keywords (match_at). */
+static inline __attribute__((always_inline)) void try_keywords(const cg_classifier *c,
+                                                               const uint8_t *p, size_t n, size_t i,
+                                                               const uint8_t *lc, counts *k) {
     uint32_t k2 = ((uint32_t)lc[p[i]] << 8) | lc[p[i + 1]];
-    int pass = (int)((c->bm2[k2 >> 6] >> (k2 & 63)) & 1);
-    if (!pass && i + 2 < n) {
-        uint32_t h = hash3((k2 << 8) | lc[p[i + 2]]);
-        pass = (int)((c->bm3[h >> 6] >> (h & 63)) & 1);
+    if (!bit_has(c->p2, k2))
+        return;
+    if (!bit_has(c->s2, k2)) {
+        if (i + 2 >= n)
+            return;
+        uint32_t k3 = (k2 << 8) | lc[p[i + 2]], h3 = hash3(k3);
+        if (!bit_has(c->s3, h3) &&
+            (i + 3 >= n || !bit_has(c->p3, h3) || !bit_has(c->p4, hash4((k3 << 8) | lc[p[i + 3]]))))
+            return;
     }
-    if (pass)
-        match_at(c, p, n, i, lc, k);
+    match_at(c, p, n, i, lc, k);
 }
 
 /* One pass: features, and keywords tried only where one can start. A
  * keyword that starts with a letter or digit needs a word start, so the
  * inside of ASCII words is skipped in a tight loop; keywords never start
- * with whitespace or a UTF-8 continuation byte. */
-static void scan(const cg_classifier *c, const uint8_t *p, size_t n, counts *k) {
+ * with whitespace or a UTF-8 continuation byte. line0: p[0] starts a line. */
+static void scan(const cg_classifier *c, const uint8_t *p, size_t n, int line0, counts *k) {
     const uint8_t *lc = lc_table(), *cls = c->cls;
     int in_word = 0, prev_digit = 0;
     size_t utf8_until = 0;
     uint8_t last_visible = 0; /* last non-space byte of the current line */
-    line_start(p, n, 0, k);
+    if (line0)
+        line_start(p, n, 0, k);
     size_t i = 0;
     while (i < n) {
         uint8_t b = p[i], f = cls[b];
@@ -601,12 +791,17 @@ static void scan(const cg_classifier *c, const uint8_t *p, size_t n, counts *k) 
             k->words += !in_word;
             in_word = 1;
             prev_digit = 0;
-            if (i + 1 < n && (i == 0 || !is_alnum_ascii(p[i - 1])))
+            if (i + 1 < n && (i == 0 || !(cls[p[i - 1]] & B_WORD)))
                 try_keywords(c, p, n, i, lc, k);
             size_t j = i + 1;
-            while (j < n && cls[p[j]] == B_LETTER)
-                j++;
+            while (j + 1 < n && cls[p[j]] == B_LETTER && cls[p[j + 1]] == B_LETTER)
+                j += 2;
+            j += j < n && cls[p[j]] == B_LETTER;
             last_visible = p[j - 1];
+            if (j < n && p[j] == ' ') { /* the usual single space: no pass of its own */
+                in_word = 0;
+                j++;
+            }
             i = j;
             continue;
         }
@@ -630,7 +825,7 @@ static void scan(const cg_classifier *c, const uint8_t *p, size_t n, counts *k) 
             k->digits++;
             k->numbers += !prev_digit;
             prev_digit = 1;
-            check = i == 0 || !is_alnum_ascii(p[i - 1]);
+            check = i == 0 || !(cls[p[i - 1]] & B_WORD);
         } else {
             prev_digit = 0;
             if (f & B_OP) {
@@ -688,9 +883,14 @@ static int system_tag(const char *s, size_t n, char *out) {
     const char *p = s;
     size_t left = n;
     while (s && left > tl) {
-        const char *hit = memmem(p, left, tag, tl);
+        const char *hit = memchr(p, '[', left - tl);
         if (!hit)
             return 0;
+        if (memcmp(hit, tag, tl) != 0) {
+            left -= (size_t)(hit + 1 - p);
+            p = hit + 1;
+            continue;
+        }
         const char *q = hit + tl;
         const char *end = s + n;
         size_t len = 0;
@@ -708,24 +908,87 @@ static int system_tag(const char *s, size_t n, char *out) {
     return 0;
 }
 
-/* Adds each intent's regex matches to hits[]. The window is copied to a
- * NUL-terminated stack buffer: regexec needs a C string (the request text
- * is not one), so a NUL byte in the text ends the window early. */
+/* 1 when the lower-cased literal lit[0..m) occurs in p[0..n), ASCII
+ * letters in any case. */
+static int has_literal(const uint8_t *p, size_t n, const char *lit, size_t m) {
+    const uint8_t *lc = lc_table();
+    uint8_t f = (uint8_t)lit[0], F = f >= 'a' && f <= 'z' ? (uint8_t)(f - 32) : f;
+    for (size_t i = 0; i + m <= n; i++) {
+        if (p[i] != f && p[i] != F)
+            continue;
+        size_t k = 1;
+        while (k < m && lc[p[i + k]] == (uint8_t)lit[k])
+            k++;
+        if (k == m)
+            return 1;
+    }
+    return 0;
+}
+
+/* Adds each intent's regex matches to hits[]. A regex whose literal is not
+ * in the window is not run. The window is copied to a NUL-terminated stack
+ * buffer (only when some regex is run): regexec needs a C string (the
+ * request text is not one), so a NUL byte in the text ends the window
+ * early. */
 static __attribute__((noinline)) void regex_pass(const cg_classifier *c, const uint8_t *p, size_t n,
                                                  int *hits) {
     char buf[REGEX_WINDOW_MAX + 1];
+    int copied = 0;
     if (n > REGEX_WINDOW_MAX)
         n = REGEX_WINDOW_MAX;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
     for (size_t i = 0; i < c->n_intents; i++)
-        for (size_t j = 0; j < c->intents[i].n_re; j++)
-            if (regexec(&c->intents[i].re[j], buf, 0, NULL, 0) == 0)
+        for (size_t j = 0; j < c->intents[i].n_re; j++) {
+            const rx *x = &c->intents[i].re[j];
+            if (x->lit_len && !has_literal(p, n, x->lit, x->lit_len))
+                continue;
+            if (!copied) {
+                memcpy(buf, p, n);
+                buf[n] = '\0';
+                copied = 1;
+            }
+            if (regexec(&x->re, buf, 0, NULL, 0) == 0)
                 hits[i]++;
+        }
 }
 
-static float lg(double v) {
-    return (float)log1p(v);
+/* (float)log1p(v) of a count, from the table when it is small. */
+static float lg(const cg_classifier *c, uint32_t v) {
+    return (float)(v < LOG_TABLE ? c->log1p_tab[v] : log1p((double)v));
+}
+
+/* The start of the tail window: at least `want` bytes before the end, moved
+ * forward to the first byte after a space within 64 bytes (so no word is
+ * cut in two), else to a UTF-8 character start. */
+static size_t tail_start(const uint8_t *p, size_t n, size_t want) {
+    size_t s = n - want;
+    for (size_t i = s; i < n && i < s + 64; i++)
+        if (p[i] == ' ' || p[i] == '\n' || p[i] == '\t' || p[i] == '\r')
+            return i + 1;
+    while (s < n && (p[s] & 0xC0) == 0x80)
+        s++;
+    return s;
+}
+
+/* The end of the head window: cut back to a UTF-8 character start. */
+static size_t head_end(const uint8_t *p, size_t want) {
+    while (want > 0 && (p[want] & 0xC0) == 0x80)
+        want--;
+    return want;
+}
+
+int cg_classify_keywords(const cg_classifier *c, const char *text, size_t n, cg_kw_hits *out) {
+    if (!out)
+        return -1;
+    memset(out, 0, sizeof *out);
+    if (!c || (!text && n))
+        return -1;
+    counts k;
+    memset(&k, 0, sizeof k);
+    scan(c, (const uint8_t *)(text ? text : ""), n, 1, &k);
+    memcpy(out->list, k.list, sizeof out->list);
+    for (size_t i = 0; i < c->n_intents; i++)
+        out->intent[i] = k.intent[i];
+    return 0;
 }
 
 int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_result *out) {
@@ -736,15 +999,34 @@ int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_resul
     if (!c || !in)
         return -1;
     const cg_classify_cfg *cfg = &c->cfg;
-    size_t n = in->user ? in->user_len : 0;
-    if (n > cfg->scan_max_bytes) {
-        n = cfg->scan_max_bytes;
-        out->flags |= CG_CF_TRUNCATED;
-    }
+    size_t len = in->user ? in->user_len : 0;
+    size_t full = in->user_full_len > len ? in->user_full_len : len; /* the whole text */
+    size_t n = len;                                                  /* bytes scanned */
     const uint8_t *p = (const uint8_t *)(in->user ? in->user : "");
     counts k;
     memset(&k, 0, sizeof k);
-    scan(c, p, n, &k);
+    if (full > cfg->scan_max_bytes || len > cfg->scan_max_bytes) {
+        /* a long prompt: its head and its tail (the instruction is often at
+         * one end, context in the middle); sizes grow in proportion */
+        out->flags |= CG_CF_TRUNCATED;
+        size_t half = cfg->scan_max_bytes / 2, he = len, ts = len;
+        if (len > cfg->scan_max_bytes) {
+            he = head_end(p, half);
+            ts = tail_start(p, len, cfg->scan_max_bytes - half);
+        }
+        scan(c, p, he, 1, &k);
+        counts t;
+        memset(&t, 0, sizeof t);
+        if (ts < len)
+            scan(c, p + ts, len - ts, p[ts - 1] == '\n', &t);
+        add_counts(&k, &t, c->n_intents);
+        n = he + (len - ts);
+        double scale = n ? (double)full / (double)n : 1.0;
+        k.words = scaled(k.words, scale);
+        k.lines = scaled(k.lines, scale);
+    } else {
+        scan(c, p, n, 1, &k);
+    }
 
     /* Intent: header, then system tag, then rules. */
     int rule_ix = -1;
@@ -766,13 +1048,13 @@ int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_resul
         for (size_t i = 0; i < c->n_intents; i++)
             hits[i] = k.intent[i];
         if (c->n_regex)
-            regex_pass(c, p, n < cfg->regex_max_bytes ? n : cfg->regex_max_bytes, hits);
+            regex_pass(c, p, len < cfg->regex_max_bytes ? len : cfg->regex_max_bytes, hits);
         for (size_t i = 0; i < c->n_intents; i++)
             if (hits[i] > best)
                 best = hits[i], rule_ix = (int)i;
     }
     if (out->intent_source == CG_INTENT_NONE && rule_ix >= 0) {
-        snprintf(out->intent, sizeof out->intent, "%s", c->intents[rule_ix].name);
+        memcpy(out->intent, c->intents[rule_ix].name, sizeof out->intent); /* NUL-padded */
         out->intent_source = CG_INTENT_RULE;
         reason(out, "intent:rule");
     }
@@ -807,7 +1089,9 @@ int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_resul
         out->flags |= CG_CF_KOREAN;
 
     /* Complexity score: a logistic squash of additive evidence. */
-    double len_term = (log1p((double)words) - log(10.0)) / (log(300.0) - log(10.0));
+    double len_term =
+        ((words < LOG_TABLE ? c->log1p_tab[words] : log1p((double)words)) - log(10.0)) /
+        (log(300.0) - log(10.0));
     len_term = len_term < 0 ? 0 : len_term > 1 ? 1 : len_term;
     double pts = -0.2 + 1.0 * len_term + (k.list[L_COMPLEX] > 0 ? 1.0 : 0) + (code ? 0.8 : 0) +
                  (math ? 0.6 : 0) + (multistep ? 0.7 : 0) + (reasoning ? 1.0 : 0) +
@@ -869,22 +1153,22 @@ int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_resul
 
     double nb = n ? (double)n : 1.0;
     float *f = out->feat;
-    f[CG_FEAT_LOG_WORDS] = lg(words);
-    f[CG_FEAT_LOG_BYTES] = lg((double)n);
+    f[CG_FEAT_LOG_WORDS] = lg(c, words);
+    f[CG_FEAT_LOG_BYTES] = lg(c, full < UINT32_MAX ? (uint32_t)full : UINT32_MAX);
     f[CG_FEAT_DIGIT_FRAC] = (float)(k.digits / nb);
-    f[CG_FEAT_NUMBERS] = lg(k.numbers);
-    f[CG_FEAT_MATH] = lg(k.list[L_MATH] + k.math_ops);
-    f[CG_FEAT_CODE] = lg(k.list[L_CODE] + k.code_lines);
-    f[CG_FEAT_MULTISTEP] = lg(k.list[L_MULTISTEP] + k.numbered);
-    f[CG_FEAT_SIMPLE_KW] = lg(k.list[L_SIMPLE]);
-    f[CG_FEAT_COMPLEX_KW] = lg(k.list[L_COMPLEX]);
-    f[CG_FEAT_REASONING_KW] = lg(k.list[L_REASONING]);
-    f[CG_FEAT_QUESTIONS] = lg(k.questions);
-    f[CG_FEAT_LINES] = lg(k.lines);
+    f[CG_FEAT_NUMBERS] = lg(c, k.numbers);
+    f[CG_FEAT_MATH] = lg(c, k.list[L_MATH] + k.math_ops);
+    f[CG_FEAT_CODE] = lg(c, k.list[L_CODE] + k.code_lines);
+    f[CG_FEAT_MULTISTEP] = lg(c, k.list[L_MULTISTEP] + k.numbered);
+    f[CG_FEAT_SIMPLE_KW] = lg(c, k.list[L_SIMPLE]);
+    f[CG_FEAT_COMPLEX_KW] = lg(c, k.list[L_COMPLEX]);
+    f[CG_FEAT_REASONING_KW] = lg(c, k.list[L_REASONING]);
+    f[CG_FEAT_QUESTIONS] = lg(c, k.questions);
+    f[CG_FEAT_LINES] = lg(c, k.lines);
     f[CG_FEAT_HANGUL_FRAC] = (float)(k.hangul_bytes / nb);
-    f[CG_FEAT_OPTIONS] = lg(k.options);
-    f[CG_FEAT_LONG_OUTPUT] = lg(k.list[L_LONGOUT] + (long_out ? 1 : 0));
-    f[CG_FEAT_TURNS] = lg(in->turns > 0 ? in->turns : 0);
+    f[CG_FEAT_OPTIONS] = lg(c, k.options);
+    f[CG_FEAT_LONG_OUTPUT] = lg(c, k.list[L_LONGOUT] + (long_out ? 1 : 0));
+    f[CG_FEAT_TURNS] = lg(c, in->turns > 0 ? (uint32_t)in->turns : 0);
     f[CG_FEAT_SCORE] = out->score;
     return 0;
 }

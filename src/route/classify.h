@@ -12,11 +12,14 @@
  *
  * Defaults are built in (cg_classify_cfg_default); every list and threshold
  * can be overridden through cg_classify_cfg, which the classifier copies at
- * construction. After construction the classifier is read-only: cg_classify
- * is thread-safe, allocates nothing (unless config regexes are set, which
- * glibc's regexec may allocate for; the defaults have none) and reads at
- * most scan_max_bytes of the user text. Input is arbitrary bytes: invalid UTF-8 is counted, never
- * decoded past the buffer.
+ * construction, compiling every keyword list into one index and every
+ * regex with a literal prefilter. After construction the classifier is
+ * read-only: cg_classify is thread-safe, allocates nothing (unless config
+ * regexes are set, which glibc's regexec may allocate for; the defaults have
+ * none) and reads at most scan_max_bytes of the user text: all of a text up
+ * to that size, else its first and last halves of it (counts of words and
+ * lines are then scaled up to the whole length). Input is arbitrary bytes:
+ * invalid UTF-8 is counted, never decoded past the buffer.
  */
 #ifndef CG_ROUTE_CLASSIFY_H
 #define CG_ROUTE_CLASSIFY_H
@@ -45,7 +48,10 @@ typedef struct cg_intent_rule {
     int simple; /* 1: a "simple" intent: small unless the prompt is complex */
     const char *const *keywords;
     size_t n_keywords;
-    const char *const *regexes; /* POSIX extended, case-insensitive; see regex_max_bytes */
+    /* POSIX extended, case-insensitive (ASCII: the process keeps the C
+     * locale); see regex_max_bytes. A regex runs only when the text holds
+     * its longest sure literal (cg_regex_literal), if it has one. */
+    const char *const *regexes;
     size_t n_regexes;
 } cg_intent_rule;
 
@@ -78,7 +84,7 @@ typedef struct cg_classify_cfg {
     int many_turns;              /* turns >= this adds complexity (8) */
     float small_below;           /* score < this: small (0.30) */
     float large_from;            /* score >= this: large (0.65) */
-    size_t scan_max_bytes;       /* user-text bytes scanned (65536); the rest is ignored */
+    size_t scan_max_bytes;       /* user-text bytes scanned (8192): head and tail halves */
     size_t regex_max_bytes;      /* user-text bytes given to intent regexes (4096, <= 16384) */
 } cg_classify_cfg;
 
@@ -104,7 +110,7 @@ enum {
     CG_CF_SHORT_OUTPUT = 1u << 7, /* small max_output_tokens */
     CG_CF_LONG_INPUT = 1u << 8,   /* words > complex_min_words */
     CG_CF_KOREAN = 1u << 9,       /* Hangul is at least 20% of the bytes */
-    CG_CF_TRUNCATED = 1u << 10,   /* text longer than scan_max_bytes */
+    CG_CF_TRUNCATED = 1u << 10,   /* text longer than scan_max_bytes: head and tail read */
     CG_CF_BAD_UTF8 = 1u << 11,    /* invalid UTF-8 seen */
     CG_CF_MANY_TURNS = 1u << 12,
 };
@@ -142,7 +148,7 @@ typedef struct cg_class_result {
     cg_intent_source intent_source;
     uint32_t flags; /* CG_CF_* */
     uint32_t words; /* whitespace-separated words (Python's split()) */
-    uint32_t bytes; /* user-text bytes scanned */
+    uint32_t bytes; /* user-text bytes scanned (CG_FEAT_LOG_BYTES has the whole length) */
     float feat[CG_CLASS_NFEAT];
     const char *reasons[CG_CLASS_MAX_REASONS]; /* static strings, never freed */
     size_t n_reasons;
@@ -156,6 +162,9 @@ typedef struct cg_class_input {
     const char *header_intent; /* NUL-terminated explicit intent (x-costgate-intent), or NULL */
     int64_t max_output_tokens; /* requested max tokens; 0 = not given */
     int turns;                 /* messages in the conversation; 0 = unknown */
+    /* when user holds only the first and last halves of a longer text: the
+     * whole text's length (0 = user is the whole text) */
+    size_t user_full_len;
 } cg_class_input;
 
 typedef struct cg_classifier cg_classifier;
@@ -169,5 +178,23 @@ int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_resul
 /* "tier=large score=0.72 intent=translate(header) why=complex_kw,long_input"
  * into buf (always NUL-terminated, truncated to cap); returns strlen. */
 size_t cg_class_result_note(const cg_class_result *r, char *buf, size_t cap);
+
+/* Keyword hits in a whole text (no scan cap), as cg_classify counts them: by
+ * list in the order simple, complex, multistep, reasoning, code, math,
+ * long_output (cg_classify_cfg's order) and by intent (config order).
+ * Saturating counts. For tests and diagnostics. 0, or -1 on bad arguments. */
+#define CG_KW_LISTS 7
+typedef struct cg_kw_hits {
+    uint16_t list[CG_KW_LISTS];
+    uint16_t intent[64];
+} cg_kw_hits;
+int cg_classify_keywords(const cg_classifier *c, const char *text, size_t n, cg_kw_hits *out);
+
+/* The prefilter of a regex: the longest run of ASCII literal characters
+ * (lower-cased, 2..32 of them) that every match of the POSIX extended regex
+ * `re` must contain, found conservatively (only at the top level, none with
+ * an alternation anywhere, none across anything it does not know). Into
+ * out[cap] (NUL-terminated); returns its length, 0 when there is none. */
+size_t cg_regex_literal(const char *re, char *out, size_t cap);
 
 #endif

@@ -197,7 +197,7 @@ static loaded *get_set(ctx *x, const char *name) {
         return NULL;
     }
     for (size_t i = 0; i < l->set.n; i++) {
-        cg_class_input in = {l->set.items[i].prompt, l->set.items[i].len, NULL, 0, NULL, 0, 1};
+        cg_class_input in = {l->set.items[i].prompt, l->set.items[i].len, NULL, 0, NULL, 0, 1, 0};
         cg_classify(x->clf, &in, &l->cls[i]);
     }
     l->ok = 1;
@@ -1063,7 +1063,7 @@ static int run_bench(ctx *x, const char *model_dir, size_t rounds) {
                 for (size_t i = 0; i < ps.n; i++) {
                     const char *s = w ? two + i * 2048 : ps.p[i];
                     size_t n = w ? 2048 : ps.len[i];
-                    cg_class_input in = {s, n, NULL, 0, NULL, 0, 1};
+                    cg_class_input in = {s, n, NULL, 0, NULL, 0, 1, 0};
                     cg_class_result res;
                     cg_classify(x->clf, &in, &res);
                     sink += (uint32_t)res.tier;

@@ -4,6 +4,28 @@
 #include <stdio.h>
 #include <string.h>
 
+/* dst[cap] = a b (cut to fit, NUL-terminated): the reason strings are built
+ * on every routed request, so without snprintf. */
+static void put2(char *dst, size_t cap, const char *a, const char *b) {
+    size_t n = strnlen(a, cap - 1);
+    memcpy(dst, a, n);
+    size_t m = strnlen(b, cap - 1 - n);
+    memcpy(dst + n, b, m);
+    dst[n + m] = '\0';
+}
+
+/* "rule" and the decimal digits of i. */
+static void put_rule(char *dst, size_t cap, size_t i) {
+    char digits[24];
+    size_t k = sizeof digits - 1;
+    digits[k] = '\0';
+    do {
+        digits[--k] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i && k);
+    put2(dst, cap, "rule", digits + k);
+}
+
 int cg_router_is_virtual(const cg_tiering_cfg *t, const char *model) {
     for (size_t i = 0; i < t->n_virtual; i++)
         if (strcmp(t->virtual_models[i], model) == 0)
@@ -78,18 +100,19 @@ int cg_router_decide(const cg_tiering_cfg *t, cg_bandit *b, const cg_route_in *i
                      cg_route_out *out) {
     memset(out, 0, sizeof *out);
     out->rule = -1;
-    snprintf(out->model, sizeof out->model, "%s", in->model);
     out->tier = cg_router_tier_of(t, in->api, in->model);
     int virt = cg_router_is_virtual(t, in->model);
-    if (!t->enabled || (!virt && !routable_key(t, in->key_name)))
+    if (!t->enabled || (!virt && !routable_key(t, in->key_name))) {
+        put2(out->model, sizeof out->model, in->model, "");
         return 0; /* keeps its model; tier is the one listing it, if any */
+    }
 
     int tier = -1;
     for (size_t i = 0; i < t->n_rules; i++)
         if (rule_matches(&t->rules[i], in)) {
             tier = t->rules[i].tier;
             out->rule = (int)i;
-            snprintf(out->why, sizeof out->why, "rule%zu", i);
+            put_rule(out->why, sizeof out->why, i);
             break;
         }
     if (tier < 0 && in->p_strong >= 0) {
@@ -101,7 +124,7 @@ int cg_router_decide(const cg_tiering_cfg *t, cg_bandit *b, const cg_route_in *i
         for (size_t i = 0; i < t->n_tiers; i++)
             if (strcmp(t->tiers[i].name, in->suggested_tier) == 0) {
                 tier = (int)i;
-                snprintf(out->why, sizeof out->why, "classifier:%s", in->suggested_tier);
+                put2(out->why, sizeof out->why, "classifier:", in->suggested_tier);
             }
     }
     if (tier < 0 && in->complexity >= 0) {
@@ -110,20 +133,21 @@ int cg_router_decide(const cg_tiering_cfg *t, cg_bandit *b, const cg_route_in *i
         tier = in->complexity == 0   ? cheap
                : in->complexity == 1 ? t->default_tier
                                      : (up >= 0 ? up : t->default_tier);
-        snprintf(out->why, sizeof out->why, "complexity:%s",
-                 in->complexity == 0   ? "simple"
-                 : in->complexity == 1 ? "medium"
-                                       : "complex");
+        put2(out->why, sizeof out->why, "complexity:",
+             in->complexity == 0   ? "simple"
+             : in->complexity == 1 ? "medium"
+                                   : "complex");
     }
     if (tier < 0) {
         tier = t->default_tier;
-        snprintf(out->why, sizeof out->why, "default");
+        put2(out->why, sizeof out->why, "default", "");
     }
     tier = nearest(t, in->api, tier);
     if (tier < 0) {
+        put2(out->model, sizeof out->model, in->model, "");
         if (!virt)
             return 0;
-        snprintf(out->why, sizeof out->why, "no tier has a model for this API");
+        put2(out->why, sizeof out->why, "no tier has a model for this API", "");
         return -1;
     }
     if (b && t->bandit) {
@@ -135,13 +159,14 @@ int cg_router_decide(const cg_tiering_cfg *t, cg_bandit *b, const cg_route_in *i
             cand[n++] = hi;
         int pick = cg_bandit_choose(b, in->intent, cand, n, &out->explored);
         if (pick >= 0 && pick != tier) {
-            size_t l = strlen(out->why);
-            snprintf(out->why + l, sizeof out->why - l, "+bandit");
+            char why[sizeof out->why];
+            memcpy(why, out->why, sizeof why);
+            put2(out->why, sizeof out->why, why, "+bandit");
             tier = pick;
         }
     }
     out->routed = 1;
     out->tier = tier;
-    snprintf(out->model, sizeof out->model, "%s", t->tiers[tier].model[in->api]);
+    put2(out->model, sizeof out->model, t->tiers[tier].model[in->api], "");
     return 0;
 }

@@ -1,7 +1,9 @@
 /* test_bandit: Thompson sampling over tiers (src/route/bandit.c): it learns
  * which tier pays off per intent, the cost penalty moves it to the cheaper
  * tier, exploration stays under its cap, a rating replaces the implicit
- * reward exactly, and arms survive a restart through the ledger file. */
+ * reward exactly, arms survive a restart through the ledger file, and the
+ * Thompson draws follow Beta(alpha, beta) for any shape (checked through how
+ * often an arm beats a uniform one: P(X > U) = E[X] = alpha / (alpha + beta)). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <sqlite3.h>
 
 #include "route/bandit.h"
 #include "store/ledger.h"
@@ -176,6 +180,58 @@ static void test_persists_through_the_ledger(void **s) {
     rmdir(dir);
 }
 
+/* Arms with fractional shapes (below 1 too: the boost branch) are loaded
+ * from a ledger file; tier 0 ("small") is a fresh Beta(1, 1) arm, so the
+ * share of draws where "medium" wins is E[Beta(alpha, beta)]. */
+static void test_draws_follow_the_posterior(void **s) {
+    (void)s;
+    static const struct {
+        double a, b;
+    } shapes[] = {{0.5, 1.0}, {1.0, 0.3}, {0.2, 0.2}, {3.7, 1.3}, {40.0, 60.0}, {2.0, 8.0}};
+    enum { N_SHAPES = sizeof shapes / sizeof shapes[0] };
+    char dir[] = "/tmp/cg-bandit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/arms.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE bandit_arms (intent TEXT NOT NULL, tier TEXT NOT "
+                                  "NULL, alpha REAL NOT NULL, beta REAL NOT NULL, n INTEGER NOT "
+                                  "NULL, cost_nano INTEGER NOT NULL, thumbs_up INTEGER NOT NULL "
+                                  "DEFAULT 0, thumbs_down INTEGER NOT NULL DEFAULT 0, PRIMARY "
+                                  "KEY (intent, tier))",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < N_SHAPES; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO bandit_arms VALUES ('c%d', 'medium', %.17g, %.17g, 10, 0, 0, 0)", i,
+                 shapes[i].a, shapes[i].b);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    sqlite3_close(db);
+    cg_tiering_cfg t = cfg(0, 1.0);
+    cg_bandit *b = cg_bandit_new(&t, 12345);
+    assert_int_equal(cg_bandit_load(b, path, err, sizeof err), 0);
+    int cand[2] = {0, 1}, explored;
+    const int draws = 40000;
+    for (int i = 0; i < N_SHAPES; i++) {
+        char intent[8];
+        snprintf(intent, sizeof intent, "c%d", i);
+        int wins = 0;
+        for (int d = 0; d < draws; d++)
+            wins += cg_bandit_choose(b, intent, cand, 2, &explored) == 1;
+        double want = shapes[i].a / (shapes[i].a + shapes[i].b), got = (double)wins / draws;
+        if (got < want - 0.015 || got > want + 0.015) /* about 6 standard errors */
+            fail_msg("Beta(%g, %g): medium won %.4f of the draws, expected %.4f", shapes[i].a,
+                     shapes[i].b, got, want);
+    }
+    cg_bandit_free(b);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns_the_tier_that_pays),
@@ -183,6 +239,7 @@ int main(void) {
         cmocka_unit_test(test_exploration_is_capped),
         cmocka_unit_test(test_feedback_replaces_implicit_reward),
         cmocka_unit_test(test_persists_through_the_ledger),
+        cmocka_unit_test(test_draws_follow_the_posterior),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,9 +3,11 @@
  * Owns: the seeds' simple/complex rules on Korean and English prompts,
  * intent precedence (header > system tag > rules), code / math / multi-step
  * / reasoning detection, output-length and word-count thresholds, keyword
- * word boundaries, invalid UTF-8 and over-long input (exact-size heap
- * buffers, so ASan sees any over-read), config overrides and their
- * validation errors, the ledger note and concurrent use.
+ * word boundaries, invalid UTF-8 and over-long input (head and tail windows,
+ * scaled counts; exact-size heap buffers, so ASan sees any over-read),
+ * config overrides and their validation errors, the ledger note and
+ * concurrent use. The keyword index and the regex prefilter against naive
+ * references: test_matcher.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,7 +45,7 @@ static cg_class_result run_full(const cg_classifier *c, const char *text, size_t
     char *buf = malloc(len ? len : 1);
     assert_non_null(buf);
     memcpy(buf, text, len);
-    cg_class_input in = {buf, len, system, system ? strlen(system) : 0, header, max_out, turns};
+    cg_class_input in = {buf, len, system, system ? strlen(system) : 0, header, max_out, turns, 0};
     cg_class_result r;
     assert_int_equal(cg_classify(c, &in, &r), 0);
     free(buf);
@@ -264,13 +266,14 @@ static void test_invalid_utf8_and_limits(void **state) {
     for (size_t n = 0; n <= strlen(k); n++)
         (void)run_full(C, k, n, NULL, NULL, 0, 1);
     /* Empty and NULL text. */
-    cg_class_input in = {NULL, 0, NULL, 0, NULL, 0, 0};
+    cg_class_input in = {NULL, 0, NULL, 0, NULL, 0, 0, 0};
     assert_int_equal(cg_classify(C, &in, &r), 0);
     assert_int_equal(r.words, 0);
     assert_int_equal(cg_classify(NULL, &in, &r), -1);
     assert_int_equal(cg_classify(C, NULL, &r), -1);
     assert_int_equal(cg_classify(C, &in, NULL), -1);
-    /* Over-long input: scanned up to scan_max_bytes only. */
+    /* Over-long input: only its head and tail, scan_max_bytes (8 KiB) in
+     * all, are read; words and lines are scaled up to the whole length. */
     size_t big = 70000;
     char *t = malloc(big);
     assert_non_null(t);
@@ -279,8 +282,61 @@ static void test_invalid_utf8_and_limits(void **state) {
     r = run_full(C, t, big, NULL, NULL, 0, 1);
     free(t);
     assert_true(r.flags & CG_CF_TRUNCATED);
-    assert_int_equal(r.bytes, 65536);
+    assert_true(r.bytes <= 8192 && r.bytes > 8192 - 64);
+    assert_true(r.words > 8750 - 50 && r.words < 8750 + 50); /* "1+2=ab": 1 word per 8 bytes */
+    assert_float_equal(r.feat[CG_FEAT_LOG_BYTES], (float)log1p(70000.0), 1e-6);
     assert_true(has_reason(&r, "truncated"));
+}
+
+/* A long prompt is read at both ends: the instruction after a long context
+ * still decides, a keyword deep in the middle is not seen, and a text given
+ * as its head and tail halves with user_full_len is treated the same. */
+static void test_long_prompt_head_and_tail(void **state) {
+    (void)state;
+    const char *ctx = "the quarterly numbers were flat and the team met twice. ";
+    const char *ask = "\n\nSummarize the above in one line.";
+    size_t cl = strlen(ctx), al = strlen(ask), n = 40000;
+    char *t = malloc(n + al);
+    assert_non_null(t);
+    for (size_t i = 0; i < n; i++)
+        t[i] = ctx[i % cl];
+    memcpy(t + n, ask, al);
+    cg_class_result r = run_full(C, t, n + al, NULL, NULL, 0, 1);
+    assert_string_equal(r.intent, "summarize");
+    assert_true(r.flags & CG_CF_TRUNCATED);
+    assert_true(r.flags & CG_CF_LONG_INPUT);
+    /* "prove" in the middle only: out of both windows */
+    memcpy(t + n / 2, "prove it", 8);
+    cg_class_result r2 = run_full(C, t, n + al, NULL, NULL, 0, 1);
+    assert_false(r2.flags & CG_CF_REASONING);
+    /* ... at the very start it is seen */
+    memcpy(t, "prove it", 8);
+    r2 = run_full(C, t, n + al, NULL, NULL, 0, 1);
+    assert_true(r2.flags & CG_CF_REASONING);
+    /* head + tail halves of 16 KiB with the whole length: same words (scaled) */
+    size_t half = 8192;
+    char *ht = malloc(2 * half);
+    assert_non_null(ht);
+    memcpy(ht, t, half);
+    memcpy(ht + half, t + n + al - half, half);
+    cg_class_input in = {ht, 2 * half, NULL, 0, NULL, 0, 1, n + al};
+    cg_class_result r3;
+    assert_int_equal(cg_classify(C, &in, &r3), 0);
+    assert_string_equal(r3.intent, "summarize");
+    assert_true(r3.flags & CG_CF_REASONING);
+    assert_float_equal(r3.feat[CG_FEAT_LOG_BYTES], r2.feat[CG_FEAT_LOG_BYTES], 1e-6);
+    assert_true(r3.words > r2.words * 0.98 && r3.words < r2.words * 1.02);
+    free(ht);
+    free(t);
+    /* at the cap exactly: read whole, not truncated */
+    char *w = malloc(8192);
+    assert_non_null(w);
+    for (size_t i = 0; i < 8192; i++)
+        w[i] = ctx[i % cl];
+    r = run_full(C, w, 8192, NULL, NULL, 0, 1);
+    assert_false(r.flags & CG_CF_TRUNCATED);
+    assert_int_equal(r.bytes, 8192);
+    free(w);
 }
 
 static void test_note(void **state) {
@@ -409,7 +465,7 @@ static void *worker(void *arg) {
     int *bad = arg;
     for (int round = 0; round < 300; round++) {
         size_t i = (size_t)round % NP;
-        cg_class_input in = {shared_prompts[i], strlen(shared_prompts[i]), NULL, 0, NULL, 0, 1};
+        cg_class_input in = {shared_prompts[i], strlen(shared_prompts[i]), NULL, 0, NULL, 0, 1, 0};
         cg_class_result r;
         cg_classify(C, &in, &r);
         if (r.tier != expected[i].tier || r.score != expected[i].score ||
@@ -446,6 +502,7 @@ int main(void) {
         cmocka_unit_test(test_output_length_and_turns),
         cmocka_unit_test(test_word_boundaries),
         cmocka_unit_test(test_invalid_utf8_and_limits),
+        cmocka_unit_test(test_long_prompt_head_and_tail),
         cmocka_unit_test(test_note),
         cmocka_unit_test(test_config_override),
         cmocka_unit_test(test_config_errors),
