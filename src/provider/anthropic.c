@@ -5,7 +5,6 @@
  * message_start + message_delta events and from bodies, and Anthropic's
  * error shape ({"type":"error","error":{...}}) for bodies and stream events.
  */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,26 +86,19 @@ static int parse(cg_req *r) {
 
 static int build(cg_req *r) {
     snprintf(r->url, sizeof r->url, "%s/v1/messages", r->prov->base_url);
-    struct curl_slist *h = NULL;
-    char line[1024];
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
-    h = curl_slist_append(h, r->stream ? "Accept: text/event-stream" : "Accept: application/json");
-    snprintf(line, sizeof line, "anthropic-version: %s",
-             r->anthropic_version[0] ? r->anthropic_version : "2023-06-01");
-    h = curl_slist_append(h, line);
-    if (r->anthropic_beta[0]) {
-        snprintf(line, sizeof line, "anthropic-beta: %s", r->anthropic_beta);
-        h = curl_slist_append(h, line);
-    }
-    if (r->prov_key) {
-        snprintf(line, sizeof line, "x-api-key: %s", r->prov_key);
-        h = curl_slist_append(h, line);
-        memset(line, 0, sizeof line);
-    }
-    r->up_headers = h;
-    if (!h)
-        return cg_req_fail(r, 500, "api_error", NULL, NULL, "out of memory");
+    cg_up_headers *h = &r->up_headers;
+    cg_up_headers_reset(h);
+    if (cg_up_headers_add(h, "anthropic-version",
+                          r->anthropic_version[0] ? r->anthropic_version : "2023-06-01") ||
+        (r->anthropic_beta[0] && cg_up_headers_add(h, "anthropic-beta", r->anthropic_beta)))
+        return cg_req_fail(r, 400, "invalid_request_error", NULL, NULL,
+                           "anthropic-version or anthropic-beta holds a control character.");
+    if (cg_up_headers_add(h, "Content-Type", "application/json") ||
+        cg_up_headers_add(h, "Accept", r->stream ? "text/event-stream" : "application/json") ||
+        (r->prov_key && cg_up_headers_add(h, "x-api-key", r->prov_key)))
+        return cg_req_fail(r, 500, "api_error", NULL, NULL,
+                           "The upstream request headers could not be built (a provider key with "
+                           "a control character?).");
     if (cg_provider_body(r))
         return cg_req_fail(r, 413, "request_too_large", NULL, NULL, "Request body too large.");
     return 0;

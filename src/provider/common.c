@@ -72,13 +72,20 @@ int cg_provider_body(cg_req *r) {
     return rc;
 }
 
-/* The last occurrence of needle in p[0..n), or NULL. */
+/* The last occurrence of needle in p[0..n), or NULL: found from its first
+ * byte backwards with memrchr. */
 static const char *memrmem(const char *p, size_t n, const char *needle, size_t nl) {
-    if (nl > n)
+    if (nl == 0 || nl > n)
         return NULL;
-    for (const char *q = p + n - nl; q >= p; q--)
-        if (*q == *needle && memcmp(q, needle, nl) == 0)
+    size_t lim = n - nl + 1; /* a match starts below p + lim */
+    while (lim > 0) {
+        const char *q = memrchr(p, needle[0], lim);
+        if (!q)
+            return NULL;
+        if (memcmp(q, needle, nl) == 0)
             return q;
+        lim = (size_t)(q - p);
+    }
     return NULL;
 }
 
@@ -114,20 +121,30 @@ int cg_provider_usage_object(const char *p, size_t n, int last, const char **os,
     return u ? object_at(u + 8, p + n, os, oe) : -1;
 }
 
+int cg_provider_read_usage(cg_api api, int embedding, const char *p, size_t n, cg_usage *out) {
+    cg_usage u;
+    if (cg_provider_scan_usage(api, embedding, p, n, &u) == 0) {
+        *out = u;
+        return 0;
+    }
+    json_t *j = json_loadb(p, n, 0, NULL);
+    if (!j)
+        return -1;
+    int rc = api == CG_API_ANTHROPIC ? cg_usage_from_anthropic(j, out)
+             : embedding             ? cg_usage_from_openai_embedding(j, out)
+                                     : cg_usage_from_openai(j, out);
+    json_decref(j);
+    return rc;
+}
+
 int cg_provider_fast_usage(cg_req *r, const char *body, size_t n) {
     /* a key with unescaped quotes cannot occur inside a JSON string, so the
      * last "usage": is the top-level one (it follows the choices) */
     const char *os, *oe;
     if (cg_provider_usage_object(body, n, 1, &os, &oe) != 0)
         return -1;
-    json_t *j = json_loadb(os, (size_t)(oe - os), 0, NULL);
-    if (!j)
-        return -1;
-    int rc = r->api == CG_API_ANTHROPIC  ? cg_usage_from_anthropic(j, &r->usage)
-             : r->ep == CG_EP_EMBEDDINGS ? cg_usage_from_openai_embedding(j, &r->usage)
-                                         : cg_usage_from_openai(j, &r->usage);
-    json_decref(j);
-    if (rc != 0)
+    if (cg_provider_read_usage(r->api, r->ep == CG_EP_EMBEDDINGS, os, (size_t)(oe - os),
+                               &r->usage) != 0)
         return -1;
     const char *m = memmem(body, n, "\"model\":", 8);
     if (m && !r->served_model[0]) {

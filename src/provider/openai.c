@@ -5,7 +5,6 @@
  * dropping the extra usage chunk when the client did not ask for it, usage
  * extraction from bodies and chunks, and OpenAI's error shape.
  */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,19 +121,20 @@ static int parse(cg_req *r) {
 static int build(cg_req *r) {
     const char *path = r->ep == CG_EP_EMBEDDINGS ? "/v1/embeddings" : "/v1/chat/completions";
     snprintf(r->url, sizeof r->url, "%s%s", r->prov->base_url, path);
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
-    h = curl_slist_append(h, r->stream ? "Accept: text/event-stream" : "Accept: application/json");
+    cg_up_headers *h = &r->up_headers;
+    cg_up_headers_reset(h);
+    int bad = cg_up_headers_add(h, "Content-Type", "application/json") ||
+              cg_up_headers_add(h, "Accept", r->stream ? "text/event-stream" : "application/json");
     if (r->prov_key) {
         char auth[1024];
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", r->prov_key);
-        h = curl_slist_append(h, auth);
+        snprintf(auth, sizeof auth, "Bearer %s", r->prov_key);
+        bad = bad || cg_up_headers_add(h, "Authorization", auth);
         memset(auth, 0, sizeof auth);
     }
-    r->up_headers = h;
-    if (!h)
-        return cg_req_fail(r, 500, "api_error", NULL, NULL, "out of memory");
+    if (bad)
+        return cg_req_fail(r, 500, "api_error", NULL, NULL,
+                           "The upstream request headers could not be built (a provider key with "
+                           "a control character?).");
     if (r->stream && !r->client_usage) {
         /* ask for usage on the stream; the extra chunk is dropped in on_event */
         json_t *copy = json_copy(r->body);
@@ -194,15 +194,12 @@ static void on_event(cg_req *r, const cg_sse_event *ev, int *forward, int *termi
     if (has_usage) {
         /* parse only the usage object */
         const char *os, *oe;
-        if (cg_provider_usage_object(ev->data, ev->data_len, 0, &os, &oe) == 0) {
-            json_t *uj = json_loadb(os, (size_t)(oe - os), 0, NULL);
-            if (json_is_object(uj) && cg_usage_from_openai(uj, &r->usage) == 0) {
-                r->usage_seen = 2;
-                if (!r->client_usage && (memmem(ev->data, ev->data_len, "\"choices\":[]", 12) ||
-                                         memmem(ev->data, ev->data_len, "\"choices\": []", 13)))
-                    *forward = 0;
-            }
-            json_decref(uj);
+        if (cg_provider_usage_object(ev->data, ev->data_len, 0, &os, &oe) == 0 &&
+            cg_provider_read_usage(CG_API_OPENAI, 0, os, (size_t)(oe - os), &r->usage) == 0) {
+            r->usage_seen = 2;
+            if (!r->client_usage && (memmem(ev->data, ev->data_len, "\"choices\":[]", 12) ||
+                                     memmem(ev->data, ev->data_len, "\"choices\": []", 13)))
+                *forward = 0;
         }
     }
     r->out_chars += cg_provider_scan_text(ev->data, ev->data_len, text_keys);

@@ -47,6 +47,16 @@ int cg_provider_usage_object(const char *p, size_t n, int last, const char **os,
  * without parsing all of it. 0 when usage was found and valid, else -1 (the
  * caller then parses the whole body). */
 int cg_provider_fast_usage(cg_req *r, const char *body, size_t n);
+/* Reads a usage object's text [p, p + n) (as cg_provider_usage_object finds
+ * it) without a JSON tree: 0 with *out set exactly as jansson plus
+ * cg_usage_from_anthropic / _openai / _openai_embedding would set it, or 1
+ * when the text holds anything the scanner does not fully understand (see
+ * usage_scan.c); *out is then untouched. */
+int cg_provider_scan_usage(cg_api api, int embedding, const char *p, size_t n, cg_usage *out);
+/* The usage object's text read into *out: the scanner, else jansson and
+ * cg_usage_from_*. 0, or -1 as cg_usage_from_* (with *out zeroed when the
+ * text parsed but was refused, untouched when it did not parse). */
+int cg_provider_read_usage(cg_api api, int embedding, const char *p, size_t n, cg_usage *out);
 /* Sums the text a request carries (strings under content/text/system/tools),
  * for estimates when the provider reports no usage. */
 int64_t cg_provider_text_chars(const json_t *v);

@@ -11,7 +11,11 @@
  *    the accumulator untouched);
  *  - on success every count is >= 0, OpenAI reasoning <= output, and
  *    cg_usage_input_total is the sum of the input classes;
- *  - every cost axis is >= 0 and total == the sum of the axes.
+ *  - every cost axis is >= 0 and total == the sum of the axes;
+ *  - the jansson-free usage scanner (provider/usage_scan.c), run on the raw
+ *    input and on each "usage":{...} object found in it, either declines
+ *    (and leaves its output alone) or gives exactly jansson's result, code
+ *    and cg_usage, for each of the three readers.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +25,7 @@
 #include "cost/meter.h"
 #include "cost/prices.h"
 #include "cost/usage.h"
+#include "provider/provider.h"
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
@@ -137,7 +142,36 @@ static void stream(const json_t *arr) {
     }
 }
 
+/* The scanner answers only when it matches jansson exactly. */
+static void scan_equal(const char *p, size_t n) {
+    static const reader fns[3] = {cg_usage_from_openai, cg_usage_from_openai_embedding,
+                                  cg_usage_from_anthropic};
+    for (int m = 0; m < 3; m++) {
+        cg_usage ref, got, mark;
+        memset(&ref, 0x5a, sizeof ref);
+        memset(&got, 0x5a, sizeof got);
+        memset(&mark, 0x5a, sizeof mark);
+        json_t *j = json_loadb(p, n, 0, NULL);
+        int ref_rc = j ? fns[m](j, &ref) : -1;
+        json_decref(j);
+        int rc =
+            cg_provider_scan_usage(m == 2 ? CG_API_ANTHROPIC : CG_API_OPENAI, m == 1, p, n, &got);
+        if (rc == 0) {
+            CHECK(ref_rc == 0);
+            CHECK(memcmp(&got, &ref, sizeof got) == 0);
+        } else {
+            CHECK(rc == 1);
+            CHECK(memcmp(&got, &mark, sizeof got) == 0);
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    const char *os, *oe;
+    scan_equal((const char *)data, size);
+    for (int last = 0; last < 2; last++)
+        if (cg_provider_usage_object((const char *)data, size, last, &os, &oe) == 0)
+            scan_equal(os, (size_t)(oe - os));
     json_t *j = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
     if (!j)
         return 0;

@@ -12,6 +12,7 @@
 //   const mock = await startMock({ port: 0 });  // { port, host, url, requests, reset(), close() }
 
 import http from 'node:http';
+import https from 'node:https';
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -1313,6 +1314,9 @@ function control(state, req, res, p, raw) {
     return json(200, { ok: true, released: releaseHold(state, String(name)) });
   }
   if (p === '/__mock/held' && req.method === 'GET') return json(200, heldCounts(state));
+  if (p === '/__mock/connections' && req.method === 'GET') {
+    return json(200, { opened: state.conns.opened, open: state.conns.open.size });
+  }
   if (p === '/__mock/health' && req.method === 'GET') return json(200, { ok: true, requests: state.requests.length });
   json(404, { error: 'unknown mock control endpoint' });
 }
@@ -1382,21 +1386,27 @@ function createHandler(state) {
 
 /**
  * Start the mock in-process.
- * @param {{port?: number, host?: string, log?: string, record?: boolean, recordLimit?: number}} opts
+ * @param {{port?: number, host?: string, log?: string, record?: boolean, recordLimit?: number, tls?: {key: string|Buffer, cert: string|Buffer}}} opts
  * @returns {Promise<{port: number, host: string, url: string, requests: object[], reset(): void, close(): Promise<void>, server: http.Server}>}
  */
-export function startMock({ port = 0, host = '127.0.0.1', log = null, record = true, recordLimit = 10000 } = {}) {
+export function startMock({ port = 0, host = '127.0.0.1', log = null, record = true, recordLimit = 10000,
+  tls = null } = {}) {
   const state = {
     requests: [],
     record,
     recordLimit: Math.max(1, recordLimit),
     log: log ? fs.createWriteStream(log, { flags: 'a' }) : null,
     holds: { released: new Set(), waiting: new Map() },
+    conns: { opened: 0, open: new Set() }, // connections accepted (TLS: handshakes done)
   };
-  const server = http.createServer({ keepAlive: true, noDelay: true }, createHandler(state));
-  let conns = 0;
-  server.on('connection', (sock) => {
-    sock[CONN_ID] = ++conns;
+  // tls: { key, cert } (PEM) serves HTTPS instead of HTTP.
+  const server = tls
+    ? https.createServer({ key: tls.key, cert: tls.cert, keepAlive: true, noDelay: true }, createHandler(state))
+    : http.createServer({ keepAlive: true, noDelay: true }, createHandler(state));
+  server.on(tls ? 'secureConnection' : 'connection', (sock) => {
+    sock[CONN_ID] = ++state.conns.opened;
+    state.conns.open.add(sock);
+    sock.on('close', () => state.conns.open.delete(sock));
   });
   server.keepAliveTimeout = 65000;
   server.headersTimeout = 66000;
@@ -1410,7 +1420,7 @@ export function startMock({ port = 0, host = '127.0.0.1', log = null, record = t
       resolve({
         port: actual,
         host,
-        url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}`,
+        url: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`,
         requests: state.requests,
         server,
         reset() {
@@ -1424,6 +1434,10 @@ export function startMock({ port = 0, host = '127.0.0.1', log = null, record = t
         /** Requests waiting per hold name. */
         held() {
           return heldCounts(state);
+        },
+        /** Connections: opened since start (TLS: completed handshakes), open now. */
+        connections() {
+          return { opened: state.conns.opened, open: state.conns.open.size };
         },
         close() {
           return new Promise((res) => {

@@ -15,12 +15,24 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "provider/provider.h"
+
+/* How many "Name: value" lines of the upstream header list equal line. */
+static int header_lines(const cg_up_headers *h, const char *line) {
+    int n = 0;
+    size_t ll = strlen(line);
+    for (size_t i = 0; i < h->len;) {
+        const char *e = memmem(h->data + i, h->len - i, "\r\n", 2);
+        size_t len = e ? (size_t)(e - (h->data + i)) : h->len - i;
+        n += len == ll && memcmp(h->data + i, line, ll) == 0;
+        i += len + 2;
+    }
+    return n;
+}
 
 static const cg_provider_ops *OPS = &cg_provider_anthropic;
 
@@ -46,7 +58,7 @@ static cg_req *req(const char *body) {
 
 static void req_free(cg_req *r) {
     json_decref(r->body);
-    curl_slist_free_all(r->up_headers);
+    cg_up_headers_free(&r->up_headers);
     cg_buf_free(&r->body_raw);
     cg_buf_free(&r->up_body);
     cg_buf_free(&r->tail);
@@ -155,12 +167,10 @@ static void test_build(void **state) {
     assert_int_equal(r->up_body.len, strlen(body)); /* passed through unchanged */
     assert_memory_equal(r->up_body.data, body, r->up_body.len);
     int key = 0, ver = 0, beta = 0, accept = 0;
-    for (struct curl_slist *h = r->up_headers; h; h = h->next) {
-        key += strcmp(h->data, "x-api-key: sk-ant-test") == 0;
-        ver += strcmp(h->data, "anthropic-version: 2023-06-01") == 0; /* the default */
-        beta += strcmp(h->data, "anthropic-beta: prompt-caching-2024-07-31") == 0;
-        accept += strcmp(h->data, "Accept: text/event-stream") == 0;
-    }
+    key += header_lines(&r->up_headers, "x-api-key: sk-ant-test");
+    ver += header_lines(&r->up_headers, "anthropic-version: 2023-06-01"); /* the default */
+    beta += header_lines(&r->up_headers, "anthropic-beta: prompt-caching-2024-07-31");
+    accept += header_lines(&r->up_headers, "Accept: text/event-stream");
     assert_int_equal(key + ver + beta + accept, 4);
     req_free(r);
 }
