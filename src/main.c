@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@
 #include "embed/cli.h"
 #include "cost/prices.h"
 #include "http/server.h"
+#include "pipeline/stages_semantic.h"
 #include "http/upstream.h"
 #include "obs/metrics.h"
 #include "obs/predict.h"
@@ -74,7 +76,7 @@ static void usage(FILE *f) {
           "  budget   budget/SLO state, change a limit      (costgate budget --help)\n"
           "  tokens   count tokens, estimate a cost range   (costgate tokens --help)\n"
           "  embed    sentence embeddings (built-in model)  (costgate embed --help)\n"
-          "  cache    exact cache audit/invalidate/stats    (costgate cache --help)\n"
+          "  cache    exact/semantic cache audit, invalidate (costgate cache --help)\n"
           "  tier-train  train the learned tier router      (costgate tier-train --help)\n"
           "  tier-eval   replay routing policies: CPT/APGR   (costgate tier-eval --help)\n"
           "  eval semantic  semantic cache: threshold, gate  (costgate eval semantic --help)\n"
@@ -201,8 +203,17 @@ static int cmd_serve(int argc, char **argv) {
         goto out;
     }
     if (cg_upstream_global_init() != 0) {
-        fprintf(stderr, "costgate: libcurl initialisation failed\n");
+        fprintf(stderr, "costgate: TLS initialisation failed\n");
         goto out;
+    }
+    /* TLS contexts (CA files) load here, never on an event loop */
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const cg_provider_cfg *p = &cfg->providers[i];
+        if (strncasecmp(p->base_url, "https://", 8) == 0 &&
+            cg_upstream_tls_prepare(p->ca_file[0] ? p->ca_file : NULL, err, sizeof err) != 0) {
+            fprintf(stderr, "costgate: provider %s: %s\n", p->name, err);
+            goto out;
+        }
     }
     /* the BPE rank tables load here, never on an event loop */
     for (int e = 0; e < CG_ENC_COUNT; e++) {
@@ -263,6 +274,10 @@ static int cmd_serve(int argc, char **argv) {
             fprintf(stderr, "costgate: cache: %s\n", gw.cache ? err : "out of memory");
             goto out;
         }
+        if (cfg->cache.semantic.enabled && cg_semrt_start(&gw, err, sizeof err) != 0) {
+            fprintf(stderr, "costgate: %s: %s\n", cfg->path, err);
+            goto out;
+        }
     }
     if (cfg->n_slos) {
         gw.slos = cg_slos_new(cfg->slos, cfg->n_slos);
@@ -309,6 +324,7 @@ out:
     cg_slo_runner_stop(gw.slo_runner);
     cg_slos_free(gw.slos);
     cg_budgets_free(gw.budgets);
+    cg_semrt_stop(&gw);              /* the semantic index is saved (its entries follow) */
     cg_cache_persist_sync(gw.cache); /* queued cache writes and hit counters */
     cg_bandit_flush(gw.bandit);      /* the last arm changes, before the ledger closes */
     if (gw.ledger)

@@ -16,9 +16,10 @@
 #include "core/money.h"
 
 #define TAGS_MAX 64
+#define CG_AUDIT_TEXT_COL 160 /* bytes of each query shown per line in the table */
 
 static void usage(FILE *f) {
-    fputs("usage: costgate cache audit [--db PATH | -c CONFIG] [--limit N] [--json]\n"
+    fputs("usage: costgate cache audit [--db PATH | -c CONFIG] [--limit N] [--json] [--semantic]\n"
           "       costgate cache invalidate (--entry KEY | --tag TAG... | --tenant T\n"
           "                                  [--prompt-version V] | --share-group G | --all)\n"
           "                                 [--url URL] [--key ADMIN_KEY]\n"
@@ -27,6 +28,10 @@ static void usage(FILE *f) {
           "  audit       reads the ledger file (default var/ledger.db; -c takes ledger.path):\n"
           "              hit rate by intent, tenant and model, bytes held, the entries\n"
           "              that saved the most, invalidations by cause, ratings\n"
+          "              --semantic  instead: the semantic cache's most recent hits (--limit,\n"
+          "                        default 20), the asked and the cached query side by side\n"
+          "                        with the similarity, tenant and time; requests compared\n"
+          "                        with a cached query, hits, savings, embedding cost\n"
           "  invalidate  removes entries from a running gateway's cache (admin API)\n"
           "              --entry   one cache key (64 hex, see the ledger's cache_key)\n"
           "              --tag     entries tagged so (x-costgate-context-ids or\n"
@@ -267,6 +272,145 @@ out:
     return rc;
 }
 
+/* --- audit --semantic ---------------------------------------------------------- */
+
+#define COL(s, i)                                                                                  \
+    ((const char *)sqlite3_column_text((s), (i)) ? (const char *)sqlite3_column_text((s), (i)) : "")
+
+static void iso_time(int64_t ms, char *out, size_t cap) {
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* One line of a query for the table: control characters shown as spaces,
+ * cut to width bytes at a UTF-8 boundary. */
+static void one_line(const char *in, char *out, size_t width) {
+    size_t n = strlen(in);
+    if (n > width) {
+        n = width;
+        while (n > 0 && ((unsigned char)in[n] & 0xC0) == 0x80)
+            n--;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)in[i] < 0x20 ? ' ' : in[i];
+    out[n] = '\0';
+}
+
+static void print_semantic(FILE *out, json_t *a) {
+    json_t *t = json_object_get(a, "summary");
+    fprintf(out, "semantic cache audit\n\n");
+    fprintf(out,
+            "requests compared with a cached query %lld, semantic hits %lld (%.1f%%), saved $%s, "
+            "embedding cost $%s\n",
+            (long long)json_integer_value(json_object_get(t, "compared")),
+            (long long)json_integer_value(json_object_get(t, "hits")),
+            100.0 * json_real_value(json_object_get(t, "hit_rate")),
+            json_string_value(json_object_get(t, "saved_usd")),
+            json_string_value(json_object_get(t, "embedding_usd")));
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(a, "hits"), i, h) {
+        char asked[CG_AUDIT_TEXT_COL + 1], cached[CG_AUDIT_TEXT_COL + 1];
+        one_line(json_string_value(json_object_get(h, "asked")), asked, CG_AUDIT_TEXT_COL);
+        one_line(json_string_value(json_object_get(h, "cached")), cached, CG_AUDIT_TEXT_COL);
+        fprintf(out, "\n%s  %s  tenant %s  similarity %.4f (threshold %.4f)  %s\n",
+                json_string_value(json_object_get(h, "time")),
+                json_string_value(json_object_get(h, "request_id")),
+                json_string_value(json_object_get(h, "tenant")),
+                json_real_value(json_object_get(h, "similarity")),
+                json_real_value(json_object_get(h, "threshold")),
+                json_string_value(json_object_get(h, "model")));
+        fprintf(out, "  asked:  %s\n  cached: %s\n", asked, cached);
+    }
+    if (json_array_size(json_object_get(a, "hits")) == 0)
+        fprintf(out, "\n(no semantic hits recorded)\n");
+}
+
+int cg_cache_audit_semantic(const char *db_path, int as_json, int limit, FILE *out, char *err,
+                            size_t errlen) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    json_t *a = NULL, *hits = NULL;
+    int rc = -1;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", db_path, db ? sqlite3_errmsg(db) : "?");
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT COUNT(DISTINCT CASE WHEN cache_similarity IS NOT NULL OR"
+                           " cache = 'semantic' THEN request_id END),"
+                           " COUNT(DISTINCT CASE WHEN cache = 'semantic' THEN request_id END),"
+                           " COALESCE(SUM(CASE WHEN cache = 'semantic' THEN baseline_cost END), 0),"
+                           " COALESCE(SUM(cost_embedding), 0)"
+                           " FROM ledger WHERE kind IN ('chat', 'messages')",
+                           -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen,
+                 "cannot read the ledger's semantic columns (%s); a ledger older than schema v4 "
+                 "is upgraded when the gateway opens it",
+                 sqlite3_errmsg(db));
+        goto out;
+    }
+    a = json_object();
+    hits = json_array();
+    if (!a || !hits) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        int64_t looked = sqlite3_column_int64(s, 0), n = sqlite3_column_int64(s, 1);
+        json_object_set_new(a, "summary",
+                            json_pack("{s:I,s:I,s:f,s:I,s:o,s:I,s:o}", "looked_up",
+                                      (json_int_t)looked, "hits", (json_int_t)n, "hit_rate",
+                                      looked ? (double)n / (double)looked : 0.0, "saved_nano",
+                                      (json_int_t)sqlite3_column_int64(s, 2), "saved_usd",
+                                      usd(sqlite3_column_int64(s, 2)), "embedding_nano",
+                                      (json_int_t)sqlite3_column_int64(s, 3), "embedding_usd",
+                                      usd(sqlite3_column_int64(s, 3))));
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (sqlite3_prepare_v2(
+            db,
+            "SELECT request_id, ts_ms, tenant, segment, model, similarity, threshold,"
+            " match_key, match_src, asked, cached FROM semantic_hits"
+            " ORDER BY ts_ms DESC, request_id DESC LIMIT ?",
+            -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot read semantic_hits in %s: %s", db_path, sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_bind_int(s, 1, limit);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        char when[32];
+        iso_time(sqlite3_column_int64(s, 1), when, sizeof when);
+        json_array_append_new(
+            hits, json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:f,s:f,s:s,s:s,s:s,s:s}", "request_id",
+                            COL(s, 0), "ts_ms", (json_int_t)sqlite3_column_int64(s, 1), "time",
+                            when, "tenant", COL(s, 2), "segment", COL(s, 3), "model", COL(s, 4),
+                            "similarity", sqlite3_column_double(s, 5), "threshold",
+                            sqlite3_column_double(s, 6), "match_key", COL(s, 7), "match_src",
+                            COL(s, 8), "asked", COL(s, 9), "cached", COL(s, 10)));
+    }
+    json_object_set(a, "hits", hits);
+    if (as_json) {
+        char *txt = json_dumps(a, JSON_INDENT(2));
+        if (txt)
+            fprintf(out, "%s\n", txt);
+        free(txt);
+    } else {
+        print_semantic(out, a);
+    }
+    rc = 0;
+out:
+    json_decref(a);
+    json_decref(hits);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
 /* --- admin API client ---------------------------------------------------------- */
 
 static size_t collect(char *p, size_t sz, size_t n, void *arg) {
@@ -332,7 +476,7 @@ int cg_cache_main(int argc, char **argv) {
                *group = NULL, *pv = NULL;
     const char *tags[TAGS_MAX];
     size_t n_tags = 0;
-    int as_json = 0, all = 0, limit = 20;
+    int as_json = 0, all = 0, limit = 20, semantic = 0;
     static const struct option opts[] = {{"url", required_argument, 0, 'u'},
                                          {"key", required_argument, 0, 'k'},
                                          {"db", required_argument, 0, 'd'},
@@ -345,6 +489,7 @@ int cg_cache_main(int argc, char **argv) {
                                          {"prompt-version", required_argument, 0, 'p'},
                                          {"all", no_argument, 0, 'a'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"semantic", no_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -354,7 +499,7 @@ int cg_cache_main(int argc, char **argv) {
     const char *sub = argv[1];
     optind = 2;
     int o;
-    while ((o = getopt_long(argc, argv, "u:k:d:c:l:e:t:T:g:p:ajh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "u:k:d:c:l:e:t:T:g:p:ajsh", opts, NULL)) != -1) {
         switch (o) {
         case 'u':
             url = optarg;
@@ -398,6 +543,9 @@ int cg_cache_main(int argc, char **argv) {
         case 'j':
             as_json = 1;
             break;
+        case 's':
+            semantic = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -416,7 +564,8 @@ int cg_cache_main(int argc, char **argv) {
             }
             db = cfg->ledger_path;
         }
-        int rc = cg_cache_audit(db, as_json, limit, stdout, err, sizeof err);
+        int rc = semantic ? cg_cache_audit_semantic(db, as_json, limit, stdout, err, sizeof err)
+                          : cg_cache_audit(db, as_json, limit, stdout, err, sizeof err);
         if (rc != 0)
             fprintf(stderr, "costgate cache audit: %s\n", err);
         cg_config_free(cfg);

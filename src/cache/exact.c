@@ -51,9 +51,12 @@ struct cg_cache {
     sqlite3 *st_db; /* the connection the statements belong to (writer thread only) */
     sqlite3_stmt *st[OP_N];
 
+    cg_cache_remove_fn on_remove;
+    void *on_remove_arg;
+
     /* counters */
     _Atomic uint64_t lookups, hits, misses, coalesced, bypassed, stores, replaced, evictions,
-        expirations;
+        expirations, semantic_hits;
     _Atomic uint64_t rejects[CG_GUARD_N];
     _Atomic uint64_t invalidated[CG_INV_N];
     _Atomic uint64_t co_waits, co_timeouts, co_failed;
@@ -467,6 +470,8 @@ static void unlink_entry(cg_cache *c, cg_cache_entry *e) {
     e->in_table = 0;
     c->n_entries--;
     c->bytes -= e->bytes;
+    if (c->on_remove)
+        c->on_remove(c->on_remove_arg, e->key);
     if (e->persisted)
         queue_entry_op(c, OP_DEL, e);
     cg_cache_entry_release(e);
@@ -494,9 +499,8 @@ static void grow(cg_cache *c) {
 
 /* --- public -------------------------------------------------------------- */
 
-cg_cache_entry *cg_cache_get(cg_cache *c, const uint8_t key[32]) {
+static cg_cache_entry *get(cg_cache *c, const uint8_t key[32]) {
     long long now = c->clock(c->clock_arg);
-    atomic_fetch_add(&c->lookups, 1);
     pthread_mutex_lock(&c->mu);
     cg_cache_entry *e = *slot_of(c, key);
     if (e && e->expires_ms <= now) {
@@ -515,12 +519,21 @@ cg_cache_entry *cg_cache_get(cg_cache *c, const uint8_t key[32]) {
     return e;
 }
 
-void cg_cache_hit(cg_cache *c, cg_cache_entry *e, int64_t saved_nano, int coalesced) {
+cg_cache_entry *cg_cache_get(cg_cache *c, const uint8_t key[32]) {
+    atomic_fetch_add(&c->lookups, 1);
+    return get(c, key);
+}
+
+cg_cache_entry *cg_cache_fetch(cg_cache *c, const uint8_t key[32]) {
+    return get(c, key);
+}
+
+void cg_cache_hit(cg_cache *c, cg_cache_entry *e, int64_t saved_nano, int how) {
     atomic_fetch_add(&e->hits, 1);
     atomic_fetch_add(&e->saved_nano, saved_nano);
-    atomic_fetch_add(&c->hits, 1);
+    atomic_fetch_add(how == CG_CACHE_HIT_SEMANTIC ? &c->semantic_hits : &c->hits, 1);
     atomic_fetch_add(&c->saved_nano, saved_nano);
-    if (coalesced)
+    if (how == CG_CACHE_HIT_COALESCED)
         atomic_fetch_add(&c->coalesced, 1);
     int queue = 0;
     int64_t now = cg_mono_us();
@@ -539,6 +552,22 @@ void cg_cache_hit(cg_cache *c, cg_cache_entry *e, int64_t saved_nano, int coales
     pthread_mutex_unlock(&c->mu);
     if (queue)
         queue_entry_op(c, (op_kind)(queue - 1), e);
+}
+
+int cg_cache_contains(cg_cache *c, const uint8_t key[32]) {
+    long long now = c->clock(c->clock_arg);
+    pthread_mutex_lock(&c->mu);
+    const cg_cache_entry *e = *slot_of(c, key);
+    int live = e && e->expires_ms > now;
+    pthread_mutex_unlock(&c->mu);
+    return live;
+}
+
+void cg_cache_set_remove_hook(cg_cache *c, cg_cache_remove_fn fn, void *arg) {
+    pthread_mutex_lock(&c->mu);
+    c->on_remove = fn;
+    c->on_remove_arg = arg;
+    pthread_mutex_unlock(&c->mu);
 }
 
 int cg_cache_put(cg_cache *c, cg_cache_entry *e) {
@@ -678,6 +707,7 @@ void cg_cache_stats_get(cg_cache *c, cg_cache_stats *s) {
     s->coalesce_waits = atomic_load(&c->co_waits);
     s->coalesce_timeouts = atomic_load(&c->co_timeouts);
     s->coalesce_leader_failed = atomic_load(&c->co_failed);
+    s->semantic_hits = atomic_load(&c->semantic_hits);
     s->saved_nano = atomic_load(&c->saved_nano);
 }
 

@@ -84,7 +84,8 @@ typedef struct cg_cache_stats {
     uint64_t rejects[CG_GUARD_N];
     uint64_t invalidated[CG_INV_N];
     uint64_t coalesce_waits, coalesce_timeouts, coalesce_leader_failed;
-    int64_t saved_nano;
+    uint64_t semantic_hits; /* entries served for a similar query (not in hits) */
+    int64_t saved_nano;     /* exact and semantic hits */
 } cg_cache_stats;
 
 /* now_ms: the clock for expiry (the gateway's, settable in tests). */
@@ -117,11 +118,28 @@ void cg_cache_entry_release(cg_cache_entry *e);
 /* The live entry for key, with a reference the caller releases, or NULL
  * (absent or expired: an expired entry is removed). Counts a lookup. */
 cg_cache_entry *cg_cache_get(cg_cache *c, const uint8_t key[32]);
+/* The same without counting a lookup (the semantic cache fetching the entry
+ * its index matched). */
+cg_cache_entry *cg_cache_fetch(cg_cache *c, const uint8_t key[32]);
 /* Counts a served hit and its saving on e (and in the totals). An entry's
  * counters reach the file at most every CG_CACHE_STATS_EVERY_MS, and at
  * shutdown: a hit costs no extra write. */
 #define CG_CACHE_STATS_EVERY_MS 10000
-void cg_cache_hit(cg_cache *c, cg_cache_entry *e, int64_t saved_nano, int coalesced);
+/* How the entry was found: by its own key, by waiting on an identical
+ * request, or by the semantic cache for a similar query (counted apart:
+ * the exact hit rate stays the exact key's). */
+enum { CG_CACHE_HIT_EXACT = 0, CG_CACHE_HIT_COALESCED = 1, CG_CACHE_HIT_SEMANTIC = 2 };
+void cg_cache_hit(cg_cache *c, cg_cache_entry *e, int64_t saved_nano, int how);
+/* 1 when a live (unexpired) entry has this key. Counts nothing, moves
+ * nothing in the LRU. */
+int cg_cache_contains(cg_cache *c, const uint8_t key[32]);
+
+/* Called for every entry that leaves the index for any reason (invalidation,
+ * eviction, expiry, replacement by a new answer for the same key), with the
+ * cache lock held: fn must be quick and must not call back into the cache.
+ * One hook; set it before requests start. cg_cache_free does not call it. */
+typedef void (*cg_cache_remove_fn)(void *arg, const uint8_t key[32]);
+void cg_cache_set_remove_hook(cg_cache *c, cg_cache_remove_fn fn, void *arg);
 /* Inserts e (taking the caller's reference), replacing an entry with the
  * same key, evicting least recently used entries past the byte bound. -1
  * (e released) when e alone exceeds the bound. */

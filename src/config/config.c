@@ -277,7 +277,7 @@ static int parse_models(cfg_ctx *x, const cfg_field *f, cg_provider_cfg *p) {
 
 static int parse_provider(cfg_ctx *x, const yaml_node_t *n, const char *path, cg_provider_cfg *p) {
     static const char *const keys[] = {"name",   "api",      "base_url", "api_key_env",
-                                       "models", "failover", NULL};
+                                       "models", "failover", "ca_file",  NULL};
     cfg_field f;
     int api;
     if (cfg_check_map(x, n, path, keys) < 0)
@@ -307,6 +307,15 @@ static int parse_provider(cfg_ctx *x, const yaml_node_t *n, const char *path, cg
     }
     if (cfg_field_get(x, n, path, "models", &f) && parse_models(x, &f, p) < 0)
         return -1;
+    if (cfg_field_get(x, n, path, "ca_file", &f)) {
+        if (cfg_str(x, &f, p->ca_file, sizeof p->ca_file) < 0 ||
+            check_name(x, &f, p->ca_file, 0, 1) < 0)
+            return -1;
+        if (strncasecmp(p->base_url, "https://", 8) != 0)
+            return cfg_fail(x, f.line, f.path, "needs an https:// base_url");
+        if (access(p->ca_file, R_OK) != 0)
+            return cfg_fail(x, f.line, f.path, "cannot read %s: %s", p->ca_file, strerror(errno));
+    }
     p->failover = -1;
     if (cfg_field_get(x, n, path, "failover", &f)) {
         if (cfg_str(x, &f, p->failover_name, sizeof p->failover_name) < 0)

@@ -22,6 +22,7 @@ typedef struct cg_provider_cfg {
     cg_api api;
     char base_url[512];    /* scheme://host[:port][/prefix], no trailing slash */
     char api_key_env[128]; /* name of the env var holding the provider key ("" = none) */
+    char ca_file[512];     /* https: PEM CA bundle verifying the provider ("" = system store) */
     char **models;         /* exact names, or patterns ending in '*' (prefix match) */
     size_t n_models;
     char failover_name[64]; /* same-API provider tried on 5xx/429 before the first byte */
@@ -138,6 +139,29 @@ typedef struct cg_cache_tenant_cfg {
 
 enum { CG_CACHE_PART_SEGMENT = 1, CG_CACHE_PART_USER = 2, CG_CACHE_PART_FEATURE = 4 };
 
+/* The semantic cache (section `cache.semantic`, config_cache.c;
+ * docs/semantic-cache.md "On the request path"). */
+typedef enum { CG_SEM_EMBED_BUILTIN = 0, CG_SEM_EMBED_HTTP = 1 } cg_sem_embedder;
+
+typedef struct cg_semantic_cfg {
+    int enabled;           /* default 0: off unless `enabled: true` */
+    double threshold;      /* the floor, in (0, 1]; default 0.98 */
+    unsigned gate_rules;   /* second-gate rule mask (cache/gate.h), default CG_GATE_DEFAULT_RULES */
+    cg_sem_embedder kind;  /* builtin (default) or an OpenAI-compatible /v1/embeddings */
+    char model_file[1024]; /* builtin: the converted model, default var/models/use-lite.bin */
+    char url[512];         /* http: the endpoint's full URL (.../v1/embeddings) */
+    char model[128];       /* http: the embedding model (priced on the embedding axis) */
+    char api_key_env[128]; /* http: env var holding its key ("" = none) */
+    int dimensions;        /* http: sent as `dimensions` when > 0 (0 = the model's own) */
+    int timeout_ms;        /* http: connect / first byte / idle, default 2000 */
+    int64_t capacity;      /* vectors per partition (LRU), default 100000 */
+    int64_t max_partitions; /* default 4096 */
+    char index_dir[1024];   /* persisted index, default var/semantic */
+    int same_context;       /* single_turn: strict (0, default) | same_context (1) */
+    int pool_threads;       /* embedding / search threads, default 2 */
+    int queue_max;          /* queued jobs; a full queue is a miss; default 1024 */
+} cg_semantic_cfg;
+
 typedef struct cg_cache_cfg {
     int enabled;                    /* the section is present and not `enabled: false` */
     int64_t max_bytes;              /* in-memory bound (LRU), default 64 MiB */
@@ -154,6 +178,7 @@ typedef struct cg_cache_cfg {
     size_t n_deny;
     int coalesce;             /* default 1 */
     int64_t coalesce_wait_ms; /* default 30000 */
+    cg_semantic_cfg semantic;
 } cg_cache_cfg;
 
 typedef struct cg_config {

@@ -21,6 +21,18 @@
  *     store_tool_calls: false
  *     guard: {max_bytes: 1MiB, deny: ["as an ai language model"]}
  *     coalesce: {enabled: true, wait_ms: 30000}
+ *     semantic:                      # off unless enabled (docs/semantic-cache.md)
+ *       enabled: true
+ *       threshold: 0.98              # the floor; x-costgate-semantic-threshold may raise it
+ *       gate_rules: default          # or a list / comma list of rule names (cache/gate.h)
+ *       embedder: builtin            # or {url, model, api_key_env, dimensions, timeout_ms}
+ *       model_file: var/models/use-lite.bin
+ *       capacity_per_partition: 100000
+ *       max_partitions: 4096
+ *       index_dir: var/semantic
+ *       single_turn: strict          # or same_context
+ *       pool_threads: 2
+ *       queue_max: 1024
  */
 #include <math.h>
 #include <regex.h>
@@ -28,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/gate.h"
 #include "config/config_internal.h"
 
 #define TTL_MAX INT64_C(31536000) /* one year, in seconds */
@@ -246,10 +259,203 @@ static int parse_temperature(cfg_ctx *x, const cfg_field *f, double *out) {
     return 0;
 }
 
+/* A threshold: a number in (0, 1]. */
+static int parse_threshold(cfg_ctx *x, const cfg_field *f, double *out) {
+    char s[64];
+    if (cfg_str(x, f, s, sizeof s) < 0)
+        return -1;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (!end || end == s || *end || !isfinite(v) || v <= 0 || v > 1)
+        return cfg_fail(x, f->line, f->path,
+                        "must be a number above 0 and at most 1, got \"%.40s\"", s);
+    *out = v;
+    return 0;
+}
+
+/* gate_rules: "default" | "all" | "none" | "numbers,negation" | [numbers, negation] */
+static int parse_gate_rules(cfg_ctx *x, const cfg_field *f, unsigned *out) {
+    char list[1024] = "";
+    if (f->v->type == YAML_SEQUENCE_NODE) {
+        size_t n = (size_t)(f->v->data.sequence.items.top - f->v->data.sequence.items.start);
+        size_t used = 0;
+        if (n == 0) {
+            snprintf(list, sizeof list, "none");
+        }
+        for (size_t i = 0; i < n; i++) {
+            cfg_field e;
+            char name[64];
+            cfg_path_idx(e.path, sizeof e.path, f->path, i);
+            e.v = cfg_node(x, f->v->data.sequence.items.start[i]);
+            e.line = cfg_line(e.v);
+            if (cfg_is_null(e.v))
+                return cfg_fail(x, e.line, e.path, "expected a gate rule name");
+            if (cfg_str(x, &e, name, sizeof name) < 0)
+                return -1;
+            int w = snprintf(list + used, sizeof list - used, "%s%s", i ? "," : "", name);
+            if (w < 0 || (size_t)w >= sizeof list - used)
+                return cfg_fail(x, f->line, f->path, "too many rules");
+            used += (size_t)w;
+        }
+    } else if (cfg_str(x, f, list, sizeof list) < 0) {
+        return -1;
+    }
+    if (cg_gate_rules_parse(list, out) != 0)
+        return cfg_fail(x, f->line, f->path,
+                        "unknown gate rule in \"%.80s\" (length, numbers, negation, quotes, "
+                        "entities, direction, qword, time, units, code, order; or default, all, "
+                        "none)",
+                        list);
+    return 0;
+}
+
+/* An http(s) URL with a host, without spaces, credentials or a fragment. */
+static int parse_url(cfg_ctx *x, const cfg_field *f, char *out, size_t cap) {
+    if (cfg_str(x, f, out, cap) < 0)
+        return -1;
+    size_t skip = strncmp(out, "https://", 8) == 0 ? 8 : strncmp(out, "http://", 7) == 0 ? 7 : 0;
+    const char *host = out + skip;
+    size_t hlen = strcspn(host, "/?#");
+    const char *problem = NULL;
+    if (!skip)
+        problem = "must start with http:// or https://";
+    else if (hlen == 0 || host[0] == ':')
+        problem = "has no host";
+    else if (memchr(host, '@', hlen))
+        problem = "must not contain credentials (name the key's variable in api_key_env)";
+    else if (strchr(out, '#'))
+        problem = "must not contain a fragment";
+    for (const char *p = out; *p && !problem; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            problem = "must not contain spaces or control characters";
+    return problem ? cfg_fail(x, f->line, f->path, "%s", problem) : 0;
+}
+
+/* embedder: builtin | {url, model, api_key_env, dimensions, timeout_ms} */
+static int parse_embedder(cfg_ctx *x, const cfg_field *f, cg_semantic_cfg *s) {
+    static const char *const keys[] = {"url",        "model",      "api_key_env",
+                                       "dimensions", "timeout_ms", NULL};
+    if (f->v->type == YAML_SCALAR_NODE) {
+        static const char *const names[] = {"builtin", NULL};
+        int which;
+        return cfg_enum(x, f, names, &which);
+    }
+    if (cfg_check_map(x, f->v, f->path, keys) < 0)
+        return -1;
+    cfg_field g;
+    s->kind = CG_SEM_EMBED_HTTP;
+    if (!cfg_field_get(x, f->v, f->path, "url", &g))
+        return cfg_required(x, &g);
+    if (parse_url(x, &g, s->url, sizeof s->url) < 0)
+        return -1;
+    if (!cfg_field_get(x, f->v, f->path, "model", &g))
+        return cfg_required(x, &g);
+    if (cfg_str(x, &g, s->model, sizeof s->model) < 0)
+        return -1;
+    if (!s->model[0] || strpbrk(s->model, " \t\r\n\"\\"))
+        return cfg_fail(x, g.line, g.path, "must be a model name without spaces or quotes");
+    if (cfg_field_get(x, f->v, f->path, "api_key_env", &g)) {
+        if (cfg_str(x, &g, s->api_key_env, sizeof s->api_key_env) < 0)
+            return -1;
+        const char *p = s->api_key_env;
+        int ok = !*p || (*p < '0' || *p > '9');
+        for (; *p && ok; p++)
+            ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                 *p == '_';
+        if (!ok)
+            return cfg_fail(x, g.line, g.path,
+                            "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+    }
+    int64_t v;
+    if (cfg_field_get(x, f->v, f->path, "dimensions", &g)) {
+        if (cfg_int(x, &g, 1, 4096, &v) < 0)
+            return -1;
+        s->dimensions = (int)v;
+    }
+    if (cfg_field_get(x, f->v, f->path, "timeout_ms", &g)) {
+        if (cfg_int(x, &g, 1, 600000, &v) < 0)
+            return -1;
+        s->timeout_ms = (int)v;
+    }
+    return 0;
+}
+
+static int parse_semantic(cfg_ctx *x, const yaml_node_t *sec, cg_cache_cfg *k) {
+    static const char *const keys[] = {"enabled",        "threshold",  "gate_rules",
+                                       "embedder",       "model_file", "capacity_per_partition",
+                                       "max_partitions", "index_dir",  "single_turn",
+                                       "pool_threads",   "queue_max",  NULL};
+    cg_semantic_cfg *s = &k->semantic;
+    s->threshold = 0.98;
+    s->gate_rules = CG_GATE_DEFAULT_RULES;
+    s->kind = CG_SEM_EMBED_BUILTIN;
+    snprintf(s->model_file, sizeof s->model_file, "var/models/use-lite.bin");
+    s->timeout_ms = 2000;
+    s->capacity = 100000;
+    s->max_partitions = 4096;
+    snprintf(s->index_dir, sizeof s->index_dir, "var/semantic");
+    s->pool_threads = 2;
+    s->queue_max = 1024;
+    cfg_field f, g;
+    if (!cfg_field_get(x, sec, "cache", "semantic", &f))
+        return 0;
+    if (cfg_check_map(x, f.v, f.path, keys) < 0)
+        return -1;
+    if (cfg_field_get(x, f.v, f.path, "enabled", &g) && cfg_bool(x, &g, &s->enabled) < 0)
+        return -1;
+    if (cfg_field_get(x, f.v, f.path, "threshold", &g) && parse_threshold(x, &g, &s->threshold) < 0)
+        return -1;
+    if (cfg_field_get(x, f.v, f.path, "gate_rules", &g) &&
+        parse_gate_rules(x, &g, &s->gate_rules) < 0)
+        return -1;
+    if (cfg_field_get(x, f.v, f.path, "embedder", &g) && parse_embedder(x, &g, s) < 0)
+        return -1;
+    if (cfg_field_get(x, f.v, f.path, "model_file", &g)) {
+        if (cfg_str(x, &g, s->model_file, sizeof s->model_file) < 0)
+            return -1;
+        if (!s->model_file[0])
+            return cfg_fail(x, g.line, g.path, "must not be empty");
+    }
+    if (cfg_field_get(x, f.v, f.path, "capacity_per_partition", &g) &&
+        cfg_int(x, &g, 1, (INT64_C(1) << 30) - 1, &s->capacity) < 0)
+        return -1;
+    if (cfg_field_get(x, f.v, f.path, "max_partitions", &g) &&
+        cfg_int(x, &g, 1, 1000000, &s->max_partitions) < 0)
+        return -1;
+    if (cfg_field_get(x, f.v, f.path, "index_dir", &g)) {
+        if (cfg_str(x, &g, s->index_dir, sizeof s->index_dir) < 0)
+            return -1;
+        if (!s->index_dir[0])
+            return cfg_fail(x, g.line, g.path, "must not be empty");
+    }
+    if (cfg_field_get(x, f.v, f.path, "single_turn", &g)) {
+        static const char *const modes[] = {"strict", "same_context", NULL};
+        if (cfg_enum(x, &g, modes, &s->same_context) < 0)
+            return -1;
+    }
+    int64_t v;
+    if (cfg_field_get(x, f.v, f.path, "pool_threads", &g)) {
+        if (cfg_int(x, &g, 1, 64, &v) < 0)
+            return -1;
+        s->pool_threads = (int)v;
+    }
+    if (cfg_field_get(x, f.v, f.path, "queue_max", &g)) {
+        if (cfg_int(x, &g, 1, 1000000, &v) < 0)
+            return -1;
+        s->queue_max = (int)v;
+    }
+    if (s->enabled && !k->enabled)
+        return cfg_fail(x, f.line, "cache.semantic.enabled",
+                        "the semantic cache serves the exact cache's entries: it needs the cache "
+                        "section enabled");
+    return 0;
+}
+
 int cfg_parse_cache(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
-    static const char *const keys[] = {"enabled",      "max_bytes", "max_temperature",  "ttl",
-                                       "partition_by", "tenants",   "store_tool_calls", "guard",
-                                       "coalesce",     NULL};
+    static const char *const keys[] = {
+        "enabled", "max_bytes",        "max_temperature", "ttl",      "partition_by",
+        "tenants", "store_tool_calls", "guard",           "coalesce", "semantic",
+        NULL};
     cg_cache_cfg *k = &c->cache;
     k->max_bytes = INT64_C(64) << 20;
     k->ttl_default = 3600;
@@ -284,7 +490,8 @@ int cfg_parse_cache(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
         k->n_by_intent = n;
     }
     if (parse_partition(x, sec.v, k) < 0 || parse_tenants(x, sec.v, k) < 0 ||
-        parse_guard(x, sec.v, k) < 0 || parse_coalesce(x, sec.v, k) < 0)
+        parse_guard(x, sec.v, k) < 0 || parse_coalesce(x, sec.v, k) < 0 ||
+        parse_semantic(x, sec.v, k) < 0)
         return -1;
     if (cfg_field_get(x, sec.v, "cache", "store_tool_calls", &f) &&
         cfg_bool(x, &f, &k->store_tool_calls) < 0)

@@ -11,6 +11,7 @@
 #include "cache/exact.h"
 #include "core/hash.h"
 #include "core/money.h"
+#include "pipeline/stages_semantic.h"
 
 #define TAGS_MAX 256
 
@@ -32,7 +33,7 @@ json_t *cg_admin_cache_stats_json(cg_gateway *gw) {
         json_object_set_new(inv, cg_inv_cause_name((cg_inv_cause)i),
                             json_integer((json_int_t)s.invalidated[i]));
     uint64_t served = s.hits + s.misses;
-    return json_pack(
+    json_t *j = json_pack(
         "{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:o,s:o,s:{s:I,s:I,s:I,s:I},"
         "s:I,s:o}",
         "enabled", 1, "entries", (json_int_t)s.entries, "bytes", (json_int_t)s.bytes, "max_bytes",
@@ -46,6 +47,9 @@ json_t *cg_admin_cache_stats_json(cg_gateway *gw) {
         (json_int_t)s.coalesce_leader_failed, "in_flight",
         (json_int_t)(gw->coalesce ? cg_coalesce_inflight(gw->coalesce) : 0), "saved_nano",
         (json_int_t)s.saved_nano, "saved_usd", usd(s.saved_nano));
+    if (j) /* the semantic cache's counters (stages_semantic.h) */
+        json_object_set_new(j, "semantic", cg_semrt_stats_json(gw));
+    return j;
 }
 
 static void reply_json(struct evhttp_request *req, int status, json_t *j) {

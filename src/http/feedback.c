@@ -49,7 +49,8 @@ typedef struct fb_ctx {
     int64_t ts_ms;
     int found;
     int db_ok;
-    char model_served[128], intent[64], tier[32], cache[16], cache_key[65], cache_src[48];
+    char model_served[128], intent[64], tier[32], cache[16], cache_key[65], cache_src[48],
+        cache_match[65];
     int64_t cost_total;
 } fb_ctx;
 
@@ -66,8 +67,8 @@ static int fb_run(sqlite3 *db, void *arg) {
     char tenant[64] = "";
     if (sqlite3_prepare_v2(db,
                            "SELECT tenant, model_served, intent, tier, cache, cache_key, cache_src,"
-                           " cost_total FROM ledger WHERE request_id = ? ORDER BY attempt DESC"
-                           " LIMIT 1",
+                           " cost_total, cache_match FROM ledger WHERE request_id = ?"
+                           " ORDER BY attempt DESC LIMIT 1",
                            -1, &s, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_text(s, 1, x->request_id, -1, SQLITE_STATIC);
@@ -81,6 +82,7 @@ static int fb_run(sqlite3 *db, void *arg) {
         col(x->cache_key, sizeof x->cache_key, s, 5);
         col(x->cache_src, sizeof x->cache_src, s, 6);
         x->cost_total = sqlite3_column_int64(s, 7);
+        col(x->cache_match, sizeof x->cache_match, s, 8);
     } else if (step != SQLITE_DONE) {
         goto out;
     }
@@ -143,6 +145,7 @@ static void fb_reply_on_loop(void *arg) {
         .cache = x->cache,
         .cache_key = x->cache_key,
         .cache_src = x->cache_src,
+        .cache_match = x->cache_match,
         .cost_total = x->cost_total,
     };
     json_t *reply = json_pack("{s:s,s:s,s:b}", "request_id", x->request_id, "rating",

@@ -12,7 +12,8 @@
  * writer. Then every registered hook sees it, on the worker loop that
  * answers the request, with the rated request's ledger facts (model,
  * intent, tier, cache key). The exact cache's hook removes, on a thumbs
- * down, the entry that served the request (or that the request wrote);
+ * down, the entry that served the request (or that the request wrote); the
+ * semantic cache's, the entry a semantic hit served (cache_match);
  * model tiering's bandit can register its own hook the same way. A hook
  * may add fields to the JSON reply (e.g. "cache_removed": 1).
  *
@@ -41,10 +42,11 @@ typedef struct cg_feedback {
     const char *model_served;
     const char *intent;
     const char *tier;
-    const char *cache;     /* miss | exact */
-    const char *cache_key; /* hex, "" when the cache was not consulted */
-    const char *cache_src; /* a hit: the request that wrote the entry it served */
-    int64_t cost_total;    /* nano-USD */
+    const char *cache;       /* miss | exact | semantic */
+    const char *cache_key;   /* hex, "" when the cache was not consulted */
+    const char *cache_src;   /* a hit: the request that wrote the entry it served */
+    const char *cache_match; /* a semantic hit: the entry it served (hex), else "" */
+    int64_t cost_total;      /* nano-USD */
 } cg_feedback;
 
 typedef void (*cg_feedback_hook_fn)(void *arg, const cg_feedback *fb, json_t *reply);

@@ -20,6 +20,7 @@ static const cg_stage STAGES[] = {
     {"route", cg_stage_route},         /* model -> provider (an unserved model is a 404) */
     {"admit", cg_stage_admit},         /* price known? pre-call estimate */
     {"cache", cg_stage_cache},         /* exact cache lookup; coalesce identical misses */
+    {"semantic", cg_stage_semantic},   /* semantic cache: embed + search on the pool, gate */
     {"cache_hit", cg_stage_cache_hit}, /* a hit: send the stored answer (row is durable) */
     {"upstream", cg_stage_upstream},   /* the provider call, streamed through */
     {"verify", cg_stage_verify},       /* cascade: escalate a low-confidence answer? */
@@ -53,7 +54,8 @@ static void finish(cg_req *r) {
     r->finished = 1;
     if (r->evcon)
         evhttp_connection_set_closecb(r->evcon, NULL, NULL);
-    cg_stage_cache_finish(r); /* identical requests waiting on this one go on */
+    cg_stage_cache_finish(r);    /* identical requests waiting on this one go on */
+    cg_stage_semantic_finish(r); /* a stored answer's query joins the semantic index */
     /* a reservation still held (the call never happened) is released */
     if (r->resv.n)
         cg_budget_settle(r->gw->budgets, &r->resv, r->cost.total);

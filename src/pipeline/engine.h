@@ -54,6 +54,30 @@ void cg_stage_cache_capture(cg_req *r, const char *data, size_t len);
 void cg_stage_cache_finish(cg_req *r);
 /* Frees the request's cache state (request.c). */
 void cg_stage_cache_free(cg_req *r);
+/* Makes r a hit on entry e (taking the reference; how: CG_CACHE_HIT_*),
+ * settles it and queues its ledger row. CG_AGAIN: the commit resumes the
+ * engine at the stage after the current one (cache_hit sends the answer);
+ * CG_NEXT: the row could not be queued, go on at once. */
+struct cg_cache_entry;
+cg_stage_rc cg_stage_cache_serve(cg_req *r, struct cg_cache_entry *e, int how);
+
+/* The semantic cache (stages_semantic.c; docs/semantic-cache.md). */
+cg_stage_rc cg_stage_semantic(cg_req *r); /* after an exact miss: embed, search, gate */
+/* Adds the lookup's embedding cost (an HTTP embedder's) to r->cost, once. */
+void cg_stage_semantic_settle(cg_req *r);
+/* The semantic columns of r's ledger row: similarity, entry matched,
+ * embedding tokens (cost: cg_stage_semantic_settle), notes. */
+void cg_stage_semantic_row(cg_req *r, cg_ledger_row *row);
+/* Response headers of a semantic hit (similarity). */
+struct evkeyvalq;
+void cg_stage_semantic_headers(cg_req *r, struct evkeyvalq *h);
+/* The exact store wrote entry `key` for r: its query joins the index, on a
+ * low-priority thread once the request is done (cg_stage_semantic_finish,
+ * engine.c). */
+void cg_stage_semantic_stored(cg_req *r, const uint8_t key[32]);
+void cg_stage_semantic_finish(cg_req *r);
+/* Frees r's semantic state (request.c). */
+void cg_stage_semantic_free(cg_req *r);
 
 /* Makes the stage named `name` the next one to run once the current stage
  * returns CG_NEXT (a new attempt goes back to admission). */

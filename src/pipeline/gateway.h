@@ -31,6 +31,7 @@ typedef struct cg_gateway {
     struct cg_learned_model *learned; /* tiering.learned.model, NULL when none */
     struct cg_cache *cache;           /* exact response cache, NULL when off */
     struct cg_coalesce *coalesce;     /* identical in-flight misses, NULL when off */
+    struct cg_semrt *semantic;        /* semantic cache (stages_semantic.h), NULL when off */
     int test_clock;                   /* COSTGATE_TEST_CLOCK=1: admin may set the time */
     _Atomic long long test_now_ms;    /* 0 = real time */
 } cg_gateway;

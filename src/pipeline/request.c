@@ -2,7 +2,6 @@
 #include "pipeline/request.h"
 #include "core/clock.h"
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <stdarg.h>
@@ -60,9 +59,10 @@ void cg_req_unref(cg_req *r) {
     if (r->hup_ev)
         event_free(r->hup_ev);
     cg_stage_cache_free(r);
+    cg_stage_semantic_free(r);
     json_decref(r->body);
     json_decref(r->stream_options);
-    curl_slist_free_all(r->up_headers);
+    cg_up_headers_free(&r->up_headers);
     cg_buf_free(&r->body_raw);
     cg_buf_free(&r->up_body);
     cg_buf_free(&r->up_resp);
@@ -74,8 +74,7 @@ void cg_req_unref(cg_req *r) {
 }
 
 void cg_req_next_attempt(cg_req *r) {
-    curl_slist_free_all(r->up_headers);
-    r->up_headers = NULL;
+    cg_up_headers_free(&r->up_headers);
     cg_buf_reset(&r->up_body);
     r->up_status = 0;
     r->up_sse = 0;

@@ -28,7 +28,6 @@
 struct evhttp_request;
 struct event;
 struct evhttp_connection;
-struct curl_slist;
 struct cg_worker;
 struct cg_provider_ops;
 
@@ -101,7 +100,7 @@ typedef struct cg_req {
 
     /* upstream */
     char url[1024];
-    struct curl_slist *up_headers;
+    cg_up_headers up_headers; /* owned; wiped when freed (it holds the provider key) */
     cg_buf up_body;
     cg_up_call *call;
     long up_status;
@@ -153,10 +152,13 @@ typedef struct cg_req {
         int looked_up; /* the cache stage ran (first attempt only) */
         int store;     /* a miss whose final answer may be stored */
         int hit;       /* served from the cache: entry is set */
+        int how;       /* a hit: CG_CACHE_HIT_EXACT | _COALESCED | _SEMANTIC (cache/exact.h) */
         int coalesced; /* ... after waiting on an identical request */
         int no_lookup; /* cache-control: no-cache (fetch and replace) */
         uint8_t key[32];
         char key_hex[65];
+        char scope[1280]; /* the key's partition part (cg_cache_key_scope) */
+        char perms[512];  /* canonical x-costgate-permissions ("" = none) */
         int64_t ttl_s;
         char prompt_version[128];     /* x-costgate-prompt-version */
         char *ctx_ids;                /* canonical x-costgate-context-ids (tags), heap */
@@ -169,6 +171,10 @@ typedef struct cg_req {
         cg_buf capture;
         int64_t saved_nano; /* a hit: what it would have cost */
     } xc;
+
+    /* semantic cache (pipeline/stages_semantic.c): NULL unless the request
+     * was eligible for a semantic lookup */
+    struct cg_sem_req *sem;
 } cg_req;
 
 cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *hreq);

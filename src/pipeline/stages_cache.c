@@ -15,7 +15,11 @@
  *                             waiters on this request are woken.
  * A hit's row: cache 'exact', zero token cost, baseline_cost = the stored
  * usage at the current price; a waiter served by the leader's answer is the
- * same plus the note "cache:coalesced".
+ * same plus the note "cache:coalesced". The semantic cache (the stage
+ * between lookup and cache_hit, stages_semantic.c) serves its matches
+ * through the same hit path (cg_stage_cache_serve): cache 'semantic', the
+ * embedding's cost on its axis, the similarity and the entry matched; and
+ * the store tells it about every entry written (cg_stage_semantic_stored).
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -94,6 +98,22 @@ static int take_ids(cg_req *r, const char *name, char **out) {
     return 0;
 }
 
+/* x-costgate-permissions: the caller's permission context (an id list,
+ * canonical: order and spaces do not matter), into r->xc.perms. */
+static int take_perms(cg_req *r) {
+    const char *v = hdr(r, "x-costgate-permissions");
+    char err[128];
+    size_t n = 0;
+    r->xc.perms[0] = '\0';
+    if (v && cg_cache_ctx_ids(v, r->xc.perms, sizeof r->xc.perms, &n, err, sizeof err) != 0)
+        return cg_req_fail(r, 400, "invalid_request_error", "invalid_header",
+                           "x-costgate-permissions",
+                           "Header x-costgate-permissions is a comma-separated list of ids (at "
+                           "most %zu bytes): %s.",
+                           sizeof r->xc.perms - 1, err);
+    return 0;
+}
+
 static void release_slot(cg_req *r, int ok) {
     if (r->xc.slot) {
         cg_coalesce_done(r->gw->coalesce, r->xc.slot, ok);
@@ -123,9 +143,9 @@ static void fill_hit_row(cg_req *r, const cg_cache_entry *e, cg_ledger_row *row)
     COPY(row->status, "ok");
     row->http_status = 200;
     row->tok_input_predicted = r->predicted_input;
-    row->baseline_cost = r->baseline_nano; /* every cost column stays 0 */
+    row->baseline_cost = r->baseline_nano; /* token costs stay 0 */
     row->unpriced = r->unpriced;
-    COPY(row->cache, "exact");
+    COPY(row->cache, r->xc.how == CG_CACHE_HIT_SEMANTIC ? "semantic" : "exact");
     COPY(row->cache_key, r->xc.key_hex);
     COPY(row->cache_src, e->writer_id);
     row->latency_us = r->latency_us;
@@ -134,6 +154,8 @@ static void fill_hit_row(cg_req *r, const cg_cache_entry *e, cg_ledger_row *row)
         snprintf(r->note + n, sizeof r->note - n, "%scache:coalesced", n ? " " : "");
     }
     COPY(row->note, r->note);
+    /* the embedding axis, similarity, entry matched (semantic) */
+    cg_stage_semantic_row(r, row);
 }
 
 static void hit_row_on_loop(void *arg) {
@@ -146,14 +168,12 @@ static void hit_row_done(void *arg, int ok) {
     cg_worker_post(r->w, hit_row_on_loop, r);
 }
 
-/* Makes r a hit on e (taking the reference) and queues its ledger row.
- * CG_AGAIN: the commit resumes the engine at cache_hit; CG_NEXT: the row
- * could not be queued, go on at once. */
-static cg_stage_rc serve_hit(cg_req *r, cg_cache_entry *e, int coalesced) {
+cg_stage_rc cg_stage_cache_serve(cg_req *r, cg_cache_entry *e, int how) {
     cg_gateway *gw = r->gw;
     r->xc.entry = e;
     r->xc.hit = 1;
-    r->xc.coalesced = coalesced;
+    r->xc.how = how;
+    r->xc.coalesced = how == CG_CACHE_HIT_COALESCED;
     r->xc.store = 0;
     r->xc.capture_on = 0;
     /* what the call would have cost: its stored usage at today's prices */
@@ -169,13 +189,14 @@ static cg_stage_rc serve_hit(cg_req *r, cg_cache_entry *e, int coalesced) {
         baseline = cost.total;
     }
     memset(&r->cost, 0, sizeof r->cost);
+    cg_stage_semantic_settle(r); /* an HTTP embedder's cost, on the embedding axis */
     r->baseline_nano = baseline;
     r->xc.saved_nano = saved;
     if (r->resv.n)
-        cg_budget_settle(gw->budgets, &r->resv, 0);
+        cg_budget_settle(gw->budgets, &r->resv, r->cost.total);
     if (gw->slos)
-        cg_slos_record(gw->slos, r->segment, 0, cg_gateway_now_ms(gw));
-    cg_cache_hit(gw->cache, e, saved, coalesced);
+        cg_slos_record(gw->slos, r->segment, r->cost.total, cg_gateway_now_ms(gw));
+    cg_cache_hit(gw->cache, e, saved, how);
     COPY(r->status, "ok");
     COPY(r->served_model, e->model);
     r->http_status = 200;
@@ -211,11 +232,11 @@ cg_stage_rc cg_stage_cache_hit(cg_req *r) {
     cg_buf sse;
     cg_buf_init(&sse, e->body_len * 16 + (64u << 10));
     int anth = r->api == CG_API_ANTHROPIC;
+    char usd[40];
+    cg_money_fmt(r->cost.total, usd, sizeof usd); /* 0, or a semantic lookup's embedding */
     if (r->stream) {
-        char usd[40];
         if (cg_replay_sse(anth, e->body, e->body_len, r->client_usage, &sse) != 0 ||
-            cg_buf_printf(&sse, ": x-costgate-cost-usd=%s request_id=%s\n\n",
-                          cg_money_fmt(0, usd, sizeof usd), r->id) != 0 ||
+            cg_buf_printf(&sse, ": x-costgate-cost-usd=%s request_id=%s\n\n", usd, r->id) != 0 ||
             cg_buf_puts(&sse, cg_replay_terminal(anth)) != 0) {
             /* a stored body that does not replay: answer as an error (the row says ok) */
             cg_buf_free(&sse);
@@ -233,7 +254,10 @@ cg_stage_rc cg_stage_cache_hit(cg_req *r) {
     }
     cg_engine_common_headers(r);
     evhttp_add_header(h, "x-costgate-model", e->model[0] ? e->model : r->model);
-    evhttp_add_header(h, "x-costgate-cache", "exact");
+    int semantic = r->xc.how == CG_CACHE_HIT_SEMANTIC;
+    evhttp_add_header(h, "x-costgate-cache", semantic ? "semantic" : "exact");
+    if (semantic)
+        cg_stage_semantic_headers(r, h);
     char v[48];
     long long age = (cg_cache_now(r->gw->cache) - e->created_ms) / 1000;
     char *d = v + sizeof v - 1;
@@ -244,7 +268,7 @@ cg_stage_rc cg_stage_cache_hit(cg_req *r) {
         a /= 10;
     } while (a);
     evhttp_add_header(h, "x-costgate-cache-age", d);
-    evhttp_add_header(h, "x-costgate-cost-usd", "0.000000000"); /* cg_money_fmt(0) */
+    evhttp_add_header(h, "x-costgate-cost-usd", usd);
     if (r->resv.remaining >= 0 && r->gw->budgets) {
         int64_t left = r->resv.remaining + (r->resv.dry_run ? 0 : r->resv.amount);
         evhttp_add_header(h, "x-costgate-budget-remaining-usd",
@@ -273,7 +297,7 @@ static void waiter_resume(cg_req *r, int leader_ok) {
     if (leader_ok) {
         cg_cache_entry *e = cg_cache_get(c, r->xc.key);
         if (e) {
-            if (serve_hit(r, e, 1) == CG_NEXT)
+            if (cg_stage_cache_serve(r, e, CG_CACHE_HIT_COALESCED) == CG_NEXT)
                 cg_engine_resume(r); /* no row queued: send now */
             return;
         }
@@ -356,19 +380,23 @@ cg_stage_rc cg_stage_cache(cg_req *r) {
     }
     if (take_printable(r, "x-costgate-prompt-version", r->xc.prompt_version,
                        sizeof r->xc.prompt_version) ||
-        take_ids(r, "x-costgate-context-ids", &r->xc.ctx_ids) ||
+        take_perms(r) || take_ids(r, "x-costgate-context-ids", &r->xc.ctx_ids) ||
         take_ids(r, "x-costgate-cache-tags", &r->xc.tags))
         return CG_ERROR;
     const cg_cache_tenant_cfg *tc = cg_cache_tenant(cfg, r->tenant);
-    cg_cache_scope_part parts[3];
+    cg_cache_scope_part parts[4];
     size_t np = 0;
+    /* a permissions context partitions the cache (present only when sent:
+     * keys of requests without it are unchanged) */
+    if (r->xc.perms[0])
+        parts[np++] = (cg_cache_scope_part){"permissions", r->xc.perms};
     if (cfg->partition_by & CG_CACHE_PART_SEGMENT)
         parts[np++] = (cg_cache_scope_part){"segment", r->segment};
     if (cfg->partition_by & CG_CACHE_PART_USER)
         parts[np++] = (cg_cache_scope_part){"user", r->user};
     if (cfg->partition_by & CG_CACHE_PART_FEATURE)
         parts[np++] = (cg_cache_scope_part){"feature", r->feature};
-    char scope[512];
+    char scope[sizeof r->xc.scope];
     int anth = r->api == CG_API_ANTHROPIC;
     cg_cache_key_in in = {
         .scope = scope,
@@ -385,13 +413,14 @@ cg_stage_rc cg_stage_cache(cg_req *r) {
         cg_cache_count_bypass(c);
         return CG_NEXT;
     }
+    COPY(r->xc.scope, scope);
     cg_hex(r->xc.key, 32, r->xc.key_hex);
     r->xc.ttl_s = ttl;
     r->xc.no_lookup = (cc & CG_CC_NO_CACHE) != 0;
     if (!r->xc.no_lookup) {
         cg_cache_entry *e = cg_cache_get(c, r->xc.key);
         if (e)
-            return serve_hit(r, e, 0);
+            return cg_stage_cache_serve(r, e, CG_CACHE_HIT_EXACT);
     }
     r->xc.store = 1;
     if (r->stream) {
@@ -484,6 +513,8 @@ static cg_guard_reason store(cg_req *r) {
     e->expires_ms = e->created_ms + r->xc.ttl_s * 1000;
     if (cg_cache_put(c, e) != 0)
         why = CG_GUARD_TOO_LARGE;
+    else
+        cg_stage_semantic_stored(r, r->xc.key); /* its query joins the semantic index */
 out:
     cg_buf_free(&rebuilt);
     return why;

@@ -73,6 +73,33 @@ static void on_up_headers_done(void *arg, long status) {
     }
 }
 
+/* The budget and SLO actions among the ledger note's space-separated
+ * items (budget_downgrade:, slo_fallback:, budget_dry_run:), into out; the
+ * note's other items (tier reasons, cache and semantic notes) are not
+ * budget actions and stay in the ledger only. Returns the length. */
+static size_t budget_actions(const char *note, char *out, size_t cap) {
+    static const char *const kinds[] = {"budget_downgrade:", "slo_fallback:", "budget_dry_run:"};
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *p = note; *p;) {
+        size_t len = strcspn(p, " ");
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            size_t kl = strlen(kinds[k]);
+            if (len > kl && strncmp(p, kinds[k], kl) == 0 && n + len + 2 <= cap) {
+                if (n)
+                    out[n++] = ' ';
+                memcpy(out + n, p, len);
+                n += len;
+                out[n] = '\0';
+                break;
+            }
+        }
+        p += len;
+        p += strspn(p, " ");
+    }
+    return n;
+}
+
 /* Budget state for the client: what is left (after this request's
  * reservation, or its actual cost once settled) and any action taken. */
 static void budget_headers(cg_req *r, struct evkeyvalq *h) {
@@ -88,8 +115,9 @@ static void budget_headers(cg_req *r, struct evkeyvalq *h) {
     }
     if (r->requested_model[0])
         evhttp_add_header(h, "x-costgate-downgraded-from", r->requested_model);
-    if (r->note[0])
-        evhttp_add_header(h, "x-costgate-budget-action", r->note);
+    char acts[sizeof r->note];
+    if (budget_actions(r->note, acts, sizeof acts) > 0)
+        evhttp_add_header(h, "x-costgate-budget-action", acts);
 }
 
 static void add_out_headers(cg_req *r, const char *content_type) {
@@ -267,9 +295,10 @@ cg_stage_rc cg_stage_upstream(cg_req *r) {
     const cg_config *c = r->gw->cfg;
     cg_up_opts o = {
         .url = r->url,
-        .headers = r->up_headers,
+        .headers = &r->up_headers,
         .body = r->up_body.data,
         .body_len = r->up_body.len,
+        .ca_file = r->prov && r->prov->ca_file[0] ? r->prov->ca_file : NULL,
         .connect_timeout_ms = c->connect_timeout_ms,
         .first_byte_timeout_ms = c->first_byte_timeout_ms,
         .idle_timeout_ms = c->idle_timeout_ms,
@@ -367,6 +396,7 @@ static void fill_row(cg_req *r, cg_ledger_row *row) {
     row->ttfb_us = r->ttfb_us;
     COPY(row->error, r->up_detail);
     COPY(row->note, r->note);
+    cg_stage_semantic_row(r, row); /* similarity, embedding tokens, notes */
 }
 
 static void ledger_done_on_loop(void *arg) {
@@ -445,6 +475,7 @@ cg_stage_rc cg_stage_settle(cg_req *r) {
         cg_cost_compute(&r->base_price, &r->usage, 0, &base);
         r->baseline_nano = base.total;
     }
+    cg_stage_semantic_settle(r); /* a semantic lookup's embedding (not in the baseline) */
     if (r->resv.n)
         cg_budget_settle(r->gw->budgets, &r->resv, r->cost.total);
     if (r->gw->slos && billed) {

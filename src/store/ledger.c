@@ -44,10 +44,10 @@ static const char *INSERT_SQL =
     " tok_cache_write_5m,"
     " tok_cache_write_1h, tok_output, tok_reasoning, tok_embedding, web_searches, cost_input,"
     " cost_output, cost_embedding, cost_external_api, cost_storage_compute, cost_total,"
-    " baseline_cost, estimated, unpriced, cache, cache_key, cache_src, latency_us, ttfb_us,"
-    " error, note)"
+    " baseline_cost, estimated, unpriced, cache, cache_key, cache_src, cache_similarity,"
+    " cache_match, latency_us, ttfb_us, error, note)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-    "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static int bind_row(sqlite3_stmt *s, const cg_ledger_row *r) {
     int i = 1;
@@ -100,6 +100,11 @@ static int bind_row(sqlite3_stmt *s, const cg_ledger_row *r) {
     T(r->cache);
     T(r->cache_key);
     T(r->cache_src);
+    if (r->has_similarity)
+        sqlite3_bind_double(s, i++, r->cache_similarity);
+    else
+        sqlite3_bind_null(s, i++);
+    T(r->cache_match);
     I(r->latency_us);
     I(r->ttfb_us);
     T(r->error);
@@ -215,11 +220,14 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
         goto fail;
     }
     /* ledgers made before a column existed get it added (v2: tok_input_predicted;
-     * v3: cache_key, cache_src; v3's new tables come from the schema above) */
+     * v3: cache_key, cache_src; v4: cache_similarity, cache_match; the new
+     * tables of v3 and v4 come from the schema above) */
     static const char *const upgrades[][2] = {
         {"tok_input_predicted", "tok_input_predicted INTEGER NOT NULL DEFAULT 0"},
         {"cache_key", "cache_key TEXT NOT NULL DEFAULT ''"},
         {"cache_src", "cache_src TEXT NOT NULL DEFAULT ''"},
+        {"cache_similarity", "cache_similarity REAL"},
+        {"cache_match", "cache_match TEXT NOT NULL DEFAULT ''"},
     };
     for (size_t u = 0; u < sizeof upgrades / sizeof upgrades[0]; u++) {
         char sql[160];
@@ -234,6 +242,13 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
             snprintf(err, errlen, "cannot upgrade ledger %s: %s", path, emsg ? emsg : "?");
             goto fail;
         }
+    }
+    char ver[96];
+    snprintf(ver, sizeof ver, "INSERT OR REPLACE INTO meta (k, v) VALUES ('schema_version', '%d')",
+             CG_LEDGER_SCHEMA_VERSION);
+    if (sqlite3_exec(l->db, ver, NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot upgrade ledger %s: %s", path, emsg ? emsg : "?");
+        goto fail;
     }
     if (sqlite3_prepare_v2(l->db, "BEGIN IMMEDIATE", -1, &l->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(l->db, "COMMIT", -1, &l->commit, NULL) != SQLITE_OK ||

@@ -40,6 +40,9 @@ typedef struct cg_ledger_row {
     char cache[16];
     char cache_key[65]; /* exact cache key (hex) the request looked up, "" = none */
     char cache_src[48]; /* a hit: the request that wrote the entry it served */
+    int has_similarity; /* v4: a semantic lookup ran: cache_similarity is set */
+    double cache_similarity;
+    char cache_match[65]; /* v4: a semantic hit: the entry it served (hex key) */
     int64_t latency_us, ttfb_us;
     char error[256];
     char note[256];

@@ -11,7 +11,7 @@
 #ifndef CG_STORE_LEDGER_SCHEMA_H
 #define CG_STORE_LEDGER_SCHEMA_H
 
-#define CG_LEDGER_SCHEMA_VERSION 3
+#define CG_LEDGER_SCHEMA_VERSION 4
 
 #define CG_LEDGER_SCHEMA_SQL                                                                       \
     "CREATE TABLE IF NOT EXISTS ledger ("                                                          \
@@ -54,8 +54,10 @@
     " estimated INTEGER NOT NULL DEFAULT 0,"                                                       \
     " unpriced INTEGER NOT NULL DEFAULT 0,"                                                        \
     " cache TEXT NOT NULL DEFAULT 'miss',"                                                         \
-    " cache_key TEXT NOT NULL DEFAULT ''," /* v3: exact cache key looked up (hex) */               \
-    " cache_src TEXT NOT NULL DEFAULT ''," /* v3: a hit: request that wrote the entry */           \
+    " cache_key TEXT NOT NULL DEFAULT '',"   /* v3: exact cache key looked up (hex) */             \
+    " cache_src TEXT NOT NULL DEFAULT '',"   /* v3: a hit: request that wrote the entry */         \
+    " cache_similarity REAL,"                /* v4: semantic lookup: the cosine (NULL = none) */   \
+    " cache_match TEXT NOT NULL DEFAULT ''," /* v4: semantic hit: the entry served (hex key) */    \
     " latency_us INTEGER NOT NULL DEFAULT 0,"                                                      \
     " ttfb_us INTEGER NOT NULL DEFAULT 0,"                                                         \
     " error TEXT NOT NULL DEFAULT '',"                                                             \
@@ -99,6 +101,22 @@
     " request_id TEXT NOT NULL, key_name TEXT NOT NULL, ts_ms INTEGER NOT NULL,"                   \
     " rating INTEGER NOT NULL," /* +1 up, -1 down */                                               \
     " tenant TEXT NOT NULL DEFAULT '', comment TEXT NOT NULL DEFAULT '',"                          \
-    " PRIMARY KEY (request_id, key_name));"
+    " PRIMARY KEY (request_id, key_name));" CG_LEDGER_SEMANTIC_SCHEMA_SQL
+
+/* v4: the semantic cache's served hits, for `costgate cache audit --semantic`:
+ * both queries side by side (the last user turn's text, at most
+ * CG_LEDGER_SEMHIT_TEXT_MAX bytes each; never headers or keys). */
+#define CG_LEDGER_SEMHIT_TEXT_MAX 512
+#define CG_LEDGER_SEMANTIC_SCHEMA_SQL                                                              \
+    "CREATE TABLE IF NOT EXISTS semantic_hits ("                                                   \
+    " request_id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL,"                                        \
+    " tenant TEXT NOT NULL DEFAULT '', segment TEXT NOT NULL DEFAULT '',"                          \
+    " model TEXT NOT NULL DEFAULT '',"                                                             \
+    " similarity REAL NOT NULL,"                                                                   \
+    " threshold REAL NOT NULL,"                                                                    \
+    " match_key TEXT NOT NULL,"            /* the exact entry served */                            \
+    " match_src TEXT NOT NULL DEFAULT ''," /* the request that wrote it */                         \
+    " asked TEXT NOT NULL DEFAULT '', cached TEXT NOT NULL DEFAULT '');"                           \
+    "CREATE INDEX IF NOT EXISTS semantic_hits_ts ON semantic_hits(ts_ms);"
 
 #endif

@@ -8,7 +8,9 @@
  * combine with AND; no criterion removes nothing), the counters; many
  * threads putting and getting at once (under ASan in the sanitizer build);
  * and coalescing: one leader per key, every waiter notified once with the
- * leader's outcome, a cancelled waiter never notified.
+ * leader's outcome, a cancelled waiter never notified; the remove hook
+ * (every way an entry leaves), contains/fetch that count nothing, and
+ * semantic hits counted apart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -339,6 +341,76 @@ static void test_coalesce(void **state) {
     cg_coalesce_free(co);
 }
 
+/* The remove hook sees every entry that leaves: replacement, eviction,
+ * expiry, invalidation; never a load or the final free. */
+typedef struct removed_log {
+    int n;
+    int keys[64];
+} removed_log;
+
+static void on_remove(void *arg, const uint8_t key[32]) {
+    removed_log *l = arg;
+    int k;
+    memcpy(&k, key, sizeof k);
+    if (l->n < 64)
+        l->keys[l->n++] = k;
+}
+
+static void test_remove_hook_and_contains(void **state) {
+    (void)state;
+    cg_cache *c = make(64 * 1024);
+    removed_log log = {0};
+    cg_cache_set_remove_hook(c, on_remove, &log);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cg_cache_put(c, entry(i, 100, "t1", i == 2 ? "doc" : NULL, 1000)), 0);
+    uint8_t k[32];
+    key_n(k, 1);
+    assert_true(cg_cache_contains(c, k));
+    cg_cache_stats st;
+    cg_cache_stats_get(c, &st);
+    assert_int_equal(st.lookups, 0); /* contains counts nothing */
+    /* replacement */
+    assert_int_equal(cg_cache_put(c, entry(1, 120, "t1", NULL, 1000)), 0);
+    assert_int_equal(log.n, 1);
+    assert_int_equal(log.keys[0], 1);
+    /* invalidation by tag */
+    const char *tags[] = {"doc"};
+    cg_cache_filter f = {.tags = tags, .n_tags = 1};
+    assert_int_equal(cg_cache_invalidate(c, &f, CG_INV_TAG, "doc"), 1);
+    assert_int_equal(log.n, 2);
+    assert_int_equal(log.keys[1], 2);
+    /* expiry: seen by contains at once, removed (and reported) at a fetch */
+    g_now += 2000;
+    key_n(k, 3);
+    assert_false(cg_cache_contains(c, k));
+    assert_null(cg_cache_fetch(c, k));
+    assert_int_equal(log.n, 3);
+    assert_int_equal(log.keys[2], 3);
+    cg_cache_stats_get(c, &st);
+    assert_int_equal(st.lookups, 0); /* fetch counts nothing either */
+    /* eviction past the byte bound */
+    log.n = 0;
+    for (int i = 10; i < 200; i++)
+        assert_int_equal(cg_cache_put(c, entry(i, 1000, "t1", NULL, 100000)), 0);
+    assert_true(log.n > 0);
+    /* a semantic hit counts apart from exact hits */
+    key_n(k, 199);
+    cg_cache_entry *e = cg_cache_fetch(c, k);
+    assert_non_null(e);
+    cg_cache_hit(c, e, 77, CG_CACHE_HIT_SEMANTIC);
+    cg_cache_entry_release(e);
+    cg_cache_stats_get(c, &st);
+    assert_int_equal(st.hits, 0);
+    assert_int_equal(st.semantic_hits, 1);
+    assert_int_equal(st.saved_nano, 77);
+    int before = log.n;
+    cg_cache_set_remove_hook(c, NULL, NULL);
+    cg_cache_filter all = {.all = 1};
+    cg_cache_invalidate(c, &all, CG_INV_ALL, "");
+    assert_int_equal(log.n, before); /* unset: not called */
+    cg_cache_free(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_replace),
@@ -349,6 +421,7 @@ int main(void) {
         cmocka_unit_test(test_hit_counters),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_coalesce),
+        cmocka_unit_test(test_remove_hook_and_contains),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "cache/gate.h"
 #include "cache/policy.h"
 #include "config/config.h"
 
@@ -137,6 +138,86 @@ static void test_errors_name_line_and_field(void **state) {
     expect_error("cache:\n  coalesce: {wait_ms: 0}\n", "cache.coalesce.wait_ms");
     expect_error("cache:\n  max_bytes: 1MiB\n  guard: {max_bytes: 2MiB}\n",
                  "cache.guard.max_bytes: must not exceed cache.max_bytes");
+}
+
+static void test_semantic_section(void **state) {
+    (void)state;
+    /* off unless enabled; defaults */
+    cg_config *c = must_load("cache: {}\n");
+    const cg_semantic_cfg *s = &c->cache.semantic;
+    assert_false(s->enabled);
+    assert_true(s->threshold == 0.98);
+    assert_int_equal(s->gate_rules, CG_GATE_DEFAULT_RULES);
+    assert_int_equal(s->kind, CG_SEM_EMBED_BUILTIN);
+    assert_string_equal(s->model_file, "var/models/use-lite.bin");
+    assert_string_equal(s->index_dir, "var/semantic");
+    assert_int_equal(s->capacity, 100000);
+    assert_int_equal(s->max_partitions, 4096);
+    assert_false(s->same_context);
+    assert_int_equal(s->pool_threads, 2);
+    assert_int_equal(s->queue_max, 1024);
+    cg_config_free(c);
+    c = must_load("cache:\n"
+                  "  semantic:\n"
+                  "    enabled: true\n"
+                  "    threshold: 0.95\n"
+                  "    gate_rules: [numbers, negation]\n"
+                  "    embedder: {url: \"http://127.0.0.1:9/v1/embeddings\", model: "
+                  "text-embedding-3-small, api_key_env: EMB_KEY, dimensions: 256, timeout_ms: "
+                  "500}\n"
+                  "    capacity_per_partition: 10\n"
+                  "    max_partitions: 3\n"
+                  "    index_dir: /tmp/x\n"
+                  "    single_turn: same_context\n"
+                  "    pool_threads: 4\n"
+                  "    queue_max: 8\n");
+    s = &c->cache.semantic;
+    assert_true(s->enabled);
+    assert_true(s->threshold == 0.95);
+    assert_int_equal(s->gate_rules, CG_GATE_RULE(CG_GATE_NUMBERS) | CG_GATE_RULE(CG_GATE_NEGATION));
+    assert_int_equal(s->kind, CG_SEM_EMBED_HTTP);
+    assert_string_equal(s->url, "http://127.0.0.1:9/v1/embeddings");
+    assert_string_equal(s->model, "text-embedding-3-small");
+    assert_string_equal(s->api_key_env, "EMB_KEY");
+    assert_int_equal(s->dimensions, 256);
+    assert_int_equal(s->timeout_ms, 500);
+    assert_int_equal(s->capacity, 10);
+    assert_int_equal(s->max_partitions, 3);
+    assert_string_equal(s->index_dir, "/tmp/x");
+    assert_true(s->same_context);
+    assert_int_equal(s->pool_threads, 4);
+    assert_int_equal(s->queue_max, 8);
+    cg_config_free(c);
+    c = must_load("cache:\n  semantic: {enabled: true, embedder: builtin, gate_rules: none}\n");
+    assert_int_equal(c->cache.semantic.gate_rules, 0);
+    assert_int_equal(c->cache.semantic.kind, CG_SEM_EMBED_BUILTIN);
+    cg_config_free(c);
+    /* errors name the file, the line and the field */
+    expect_error("cache:\n  semantic:\n    threshold: 1.5\n",
+                 "c.yaml:7: cache.semantic.threshold: must be a number above 0");
+    expect_error("cache:\n  semantic:\n    threshold: 0\n", "cache.semantic.threshold");
+    expect_error("cache:\n  semantic:\n    gate_rules: [numbers, vibes]\n",
+                 "c.yaml:7: cache.semantic.gate_rules: unknown gate rule");
+    expect_error("cache:\n  semantic:\n    embedder: magic\n", "c.yaml:7: cache.semantic.embedder");
+    expect_error("cache:\n  semantic:\n    embedder: {model: m}\n",
+                 "cache.semantic.embedder.url: is required");
+    expect_error("cache:\n  semantic:\n    embedder: {url: \"ftp://x\", model: m}\n",
+                 "cache.semantic.embedder.url: must start with http");
+    expect_error("cache:\n  semantic:\n    embedder: {url: \"http://u:p@x/v1/embeddings\", "
+                 "model: m}\n",
+                 "must not contain credentials");
+    expect_error("cache:\n  semantic:\n    embedder: {url: \"http://x\"}\n",
+                 "cache.semantic.embedder.model: is required");
+    expect_error("cache:\n  semantic:\n    embedder: {url: \"http://x\", model: m, "
+                 "api_key_env: \"9bad\"}\n",
+                 "cache.semantic.embedder.api_key_env");
+    expect_error("cache:\n  semantic:\n    single_turn: loose\n", "cache.semantic.single_turn");
+    expect_error("cache:\n  semantic:\n    pool_threads: 0\n", "cache.semantic.pool_threads");
+    expect_error("cache:\n  semantic:\n    capacity_per_partition: 0\n",
+                 "cache.semantic.capacity_per_partition");
+    expect_error("cache:\n  semantic:\n    colour: blue\n", "c.yaml:7: cache.semantic.colour");
+    expect_error("cache:\n  enabled: false\n  semantic: {enabled: true}\n",
+                 "cache.semantic.enabled: the semantic cache serves the exact cache");
 }
 
 static void test_cache_control(void **state) {
@@ -340,6 +421,7 @@ int main(void) {
         cmocka_unit_test(test_defaults_are_the_seeds),
         cmocka_unit_test(test_full_section_and_ttl_order),
         cmocka_unit_test(test_errors_name_line_and_field),
+        cmocka_unit_test(test_semantic_section),
         cmocka_unit_test(test_cache_control),
         cmocka_unit_test(test_temperature),
         cmocka_unit_test(test_guard_openai),
