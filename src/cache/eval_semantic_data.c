@@ -128,24 +128,6 @@ static int keep(size_t i, size_t total, size_t limit) {
 /* ------------------------------------------------------------------ */
 /* Files                                                                */
 
-int es_read_file(const char *path, cg_buf *b) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    char chunk[65536];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (cg_buf_append(b, chunk, n) != 0) {
-            rc = -1;
-            break;
-        }
-    if (ferror(f))
-        rc = -1;
-    fclose(f);
-    return rc;
-}
-
 /* One CSV field at *p (quoted with "" or \" escapes, or bare) into out;
  * *p moves past the field and its separator. Returns the separator read:
  * ',', '\n' or 0 at the end. */
@@ -246,7 +228,7 @@ static int load_csv(pairset *s, texts *t, const char *path, int lang, size_t lim
     cg_buf b;
     cg_buf_init(&b, MAX_FILE_BYTES);
     int rc = -1;
-    if (es_read_file(path, &b) != 0) {
+    if (cg_buf_read_file(&b, path) != 0) {
         snprintf(err, errcap, "%s: cannot read", path);
         goto out;
     }

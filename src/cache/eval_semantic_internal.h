@@ -138,8 +138,6 @@ typedef struct {
 void es_texts_free(texts *t);
 /* The id of text s[0..n) in t, added when new; -1 when memory ran out. */
 long es_text_id(texts *t, const char *s, size_t n);
-/* Reads a whole file into b. 0 or -1. */
-int es_read_file(const char *path, cg_buf *b);
 /* Loads every data set of R->o.data (and the built-in adversarial pairs). */
 int es_load_all(run *R, char *err, size_t errcap);
 /* Embeds every text into t->vec on `threads` threads. */

@@ -517,7 +517,7 @@ int es_write_md(const run *R, char *err, size_t errcap) {
     char tmp[PATH_MAX + 16];
     int rc = -1;
     FILE *f = NULL;
-    if (es_read_file(R->o.md_path, &in) != 0) {
+    if (cg_buf_read_file(&in, R->o.md_path) != 0) {
         snprintf(err, errcap, "%s: cannot read", R->o.md_path);
         goto out;
     }

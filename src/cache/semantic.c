@@ -821,24 +821,6 @@ static int get(rd *r, void *out, size_t n) {
     return 0;
 }
 
-static int read_all(const char *path, cg_buf *b) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    char chunk[65536];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (cg_buf_append(b, chunk, n) != 0) {
-            rc = -1;
-            break;
-        }
-    if (ferror(f))
-        rc = -1;
-    fclose(f);
-    return rc;
-}
-
 /* Parses entries.cgse into the (empty) maps. *dim and the embedder check
  * are the caller's. */
 static int parse_entries(cg_semantic *s, const cg_buf *b, int *dim, int *other, char *err,
@@ -948,7 +930,7 @@ int cg_semantic_load(cg_semantic *s, const char *dir, cg_semantic_load_stats *st
     st->found = 1;
     snprintf(snap, sizeof snap, "%s/%s", dir, name);
     snprintf(path, sizeof path, "%s/%s", snap, ENTRIES_FILE);
-    if (read_all(path, &b) != 0) {
+    if (cg_buf_read_file(&b, path) != 0) {
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         goto out;
     }

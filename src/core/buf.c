@@ -139,3 +139,21 @@ int cg_buf_json_str(cg_buf *b, const char *s, size_t n) {
     }
     return cg_buf_append(b, "\"", 1);
 }
+
+int cg_buf_read_file(cg_buf *b, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (cg_buf_append(b, chunk, n) != 0) {
+            rc = -1;
+            break;
+        }
+    if (ferror(f))
+        rc = -1;
+    fclose(f);
+    return rc;
+}

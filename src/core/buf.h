@@ -27,6 +27,10 @@ int cg_buf_append(cg_buf *b, const void *p, size_t n);
 int cg_buf_puts(cg_buf *b, const char *s);
 int cg_buf_printf(cg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cg_buf_vprintf(cg_buf *b, const char *fmt, va_list ap);
+/* Appends the whole file at path (read in 64 KiB chunks). 0 on success;
+ * -1 when it cannot be opened or read, or the cap would be exceeded (what
+ * was read so far stays in b). */
+int cg_buf_read_file(cg_buf *b, const char *path);
 /* Removes the first n bytes. */
 void cg_buf_consume(cg_buf *b, size_t n);
 /* Appends s as a JSON string literal (with quotes). */

@@ -18,7 +18,6 @@
  *  - cg_provider_text_chars is >= 0.
  * Every allocation is released, so LeakSanitizer catches leaks.
  */
-#include <curl/curl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +60,8 @@ static void check_build(const cg_provider_ops *ops, cg_req *r, const uint8_t *da
         CHECK(r->err_status == 413 || r->err_status == 500);
         return;
     }
-    CHECK(r->up_headers != NULL);
+    CHECK(r->up_headers.len > 0 &&
+          memmem(r->up_headers.data, r->up_headers.len, "\r\n", 2) != NULL);
     CHECK(strncmp(r->url, "http://127.0.0.1:9/v1/", 22) == 0);
     json_t *up = json_loadb(r->up_body.data, r->up_body.len, 0, NULL);
     CHECK(json_is_object(up));
@@ -107,7 +107,7 @@ static void run(const cg_provider_ops *ops, cg_endpoint ep, json_t *body, const 
         check_build(ops, r, data, size);
     }
 
-    curl_slist_free_all(r->up_headers);
+    cg_up_headers_free(&r->up_headers);
     cg_buf_free(&r->body_raw);
     cg_buf_free(&r->up_body);
     free(r);
