@@ -1,7 +1,6 @@
 /* cli: `costgate budget list|set` over the admin API (see cli.h). */
 #include "budget/cli.h"
 
-#include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "http/admin_client.h"
 #include "core/money.h"
 
 static void usage(FILE *f) {
@@ -26,38 +26,6 @@ static void usage(FILE *f) {
           "         SCOPE default|segment|tenant|feature|global; FIELD for default and\n"
           "         segment: max_per_query | daily_max_per_user | daily_max\n",
           f);
-}
-
-static size_t collect(char *p, size_t s, size_t n, void *arg) {
-    return cg_buf_append(arg, p, s * n) == 0 ? s * n : 0;
-}
-
-static int call(const char *url, const char *key, const char *method, const char *body, cg_buf *out,
-                long *status) {
-    CURL *e = curl_easy_init();
-    if (!e)
-        return -1;
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    char auth[600];
-    if (key) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
-        h = curl_slist_append(h, auth);
-    }
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    if (body)
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
-    CURLcode rc = curl_easy_perform(e);
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-    if (rc != CURLE_OK)
-        fprintf(stderr, "costgate budget: %s: %s\n", url, curl_easy_strerror(rc));
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
-    return rc == CURLE_OK ? 0 : -1;
 }
 
 static const char *usd_or_none(json_t *v) {
@@ -164,7 +132,7 @@ int cg_budget_main(int argc, char **argv) {
     json_t *body = NULL;
     char *payload = NULL;
     if (strcmp(sub, "list") == 0) {
-        if (call(full, key, "GET", NULL, &out, &status) != 0)
+        if (cg_admin_call("costgate budget", full, key, "GET", NULL, &out, &status) != 0)
             goto done;
     } else if (strcmp(sub, "set") == 0) {
         if (!scope || !limit) {
@@ -188,7 +156,8 @@ int cg_budget_main(int argc, char **argv) {
         if (action)
             json_object_set_new(body, "action", json_string(action));
         payload = json_dumps(body, JSON_COMPACT);
-        if (!payload || call(full, key, "PUT", payload, &out, &status) != 0)
+        if (!payload ||
+            cg_admin_call("costgate budget", full, key, "PUT", payload, &out, &status) != 0)
             goto done;
     } else {
         usage(stderr);

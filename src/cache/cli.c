@@ -1,7 +1,6 @@
 /* cli: `costgate cache audit|invalidate|stats` (see cli.h). */
 #include "cache/cli.h"
 
-#include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -12,6 +11,7 @@
 
 #include "config/config.h"
 #include "core/buf.h"
+#include "http/admin_client.h"
 #include "core/clock.h"
 #include "core/money.h"
 
@@ -411,40 +411,7 @@ out:
     return rc;
 }
 
-/* --- admin API client ---------------------------------------------------------- */
-
-static size_t collect(char *p, size_t sz, size_t n, void *arg) {
-    return cg_buf_append(arg, p, sz * n) == 0 ? sz * n : 0;
-}
-
-static int call(const char *url, const char *key, const char *method, const char *body, cg_buf *out,
-                long *status) {
-    CURL *e = curl_easy_init();
-    if (!e)
-        return -1;
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    char auth[600];
-    if (key) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
-        h = curl_slist_append(h, auth);
-    }
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    if (body)
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
-    CURLcode rc = curl_easy_perform(e);
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-    if (rc != CURLE_OK)
-        fprintf(stderr, "costgate cache: %s: %s\n", url, curl_easy_strerror(rc));
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
-    memset(auth, 0, sizeof auth);
-    return rc == CURLE_OK ? 0 : -1;
-}
+/* --- admin API commands (http/admin_client.c makes the call) ------------------ */
 
 static void print_stats(json_t *j) {
     if (!json_is_true(json_object_get(j, "enabled"))) {
@@ -578,7 +545,7 @@ int cg_cache_main(int argc, char **argv) {
     int rc = 1;
     if (strcmp(sub, "stats") == 0) {
         snprintf(full, sizeof full, "%s/admin/cache/stats", url);
-        if (call(full, key, "GET", NULL, &out, &status) != 0)
+        if (cg_admin_call("costgate cache", full, key, "GET", NULL, &out, &status) != 0)
             goto done;
         json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
         if (status != 200 || !j) {
@@ -621,7 +588,8 @@ int cg_cache_main(int argc, char **argv) {
         char *body = json_dumps(b, JSON_COMPACT);
         json_decref(b);
         snprintf(full, sizeof full, "%s/admin/cache/invalidate", url);
-        int crc = body ? call(full, key, "POST", body, &out, &status) : -1;
+        int crc =
+            body ? cg_admin_call("costgate cache", full, key, "POST", body, &out, &status) : -1;
         free(body);
         if (crc != 0)
             goto done;
