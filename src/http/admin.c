@@ -2,7 +2,6 @@
 #include "http/admin.h"
 #include "core/clock.h"
 
-#include <event2/buffer.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,17 +16,16 @@
 #include "obs/metrics.h"
 #include "store/ledger.h"
 
-static int authorised(cg_gateway *gw, struct evhttp_request *req, int on_admin_listener) {
+static int authorised(cg_gateway *gw, cg_hreq *req, int on_admin_listener) {
     const cg_config *c = gw->cfg;
     if (!c->has_admin_key)
         return on_admin_listener;
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    const char *auth = evhttp_find_header(h, "authorization");
+    const char *auth = cg_hreq_header(req, "authorization");
     const char *key = NULL;
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
         key = auth + 7;
     if (!key)
-        key = evhttp_find_header(h, "x-api-key");
+        key = cg_hreq_header(req, "x-api-key");
     if (!key)
         return 0;
     uint8_t d[32];
@@ -35,18 +33,14 @@ static int authorised(cg_gateway *gw, struct evhttp_request *req, int on_admin_l
     return cg_ct_equal(d, c->admin_key_sha256, 32);
 }
 
-static void reply_metrics(cg_gateway *gw, struct evhttp_request *req) {
+static void reply_metrics(cg_gateway *gw, cg_hreq *req) {
     cg_buf b;
     cg_buf_init(&b, 16u << 20);
     cg_metrics_render(gw->metrics, gw->ledger, &b);
     cg_admin_budget_metrics(gw, &b);
     cg_admin_cache_metrics(gw, &b);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add(out, b.data, b.len);
-    evhttp_send_reply(req, 200, "OK", out);
-    evbuffer_free(out);
+    cg_hreq_add_header(req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    cg_hreq_reply(req, 200, b.data, b.len);
     cg_buf_free(&b);
 }
 
@@ -55,7 +49,7 @@ static void reply_metrics(cg_gateway *gw, struct evhttp_request *req) {
 typedef struct ingest {
     cg_worker *w;
     cg_gateway *gw;
-    struct evhttp_request *req;
+    cg_hreq *req;
     cg_ledger_row row;
     int ok;
 } ingest;
@@ -109,7 +103,7 @@ static int str_field(json_t *b, const char *name, char *dst, size_t cap, int req
     return 0;
 }
 
-static void ingest_cost(cg_worker *w, cg_gateway *gw, struct evhttp_request *req) {
+static void ingest_cost(cg_worker *w, cg_gateway *gw, cg_hreq *req) {
     char err[256] = "";
     ingest *in = calloc(1, sizeof *in);
     json_t *b = NULL;
@@ -117,10 +111,10 @@ static void ingest_cost(cg_worker *w, cg_gateway *gw, struct evhttp_request *req
         snprintf(err, sizeof err, "out of memory");
         goto bad;
     }
-    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(ib);
+    size_t len;
+    const char *body = cg_hreq_body(req, &len);
     json_error_t je;
-    b = len ? json_loadb((const char *)evbuffer_pullup(ib, -1), len, 0, &je) : NULL;
+    b = len ? json_loadb(body, len, 0, &je) : NULL;
     if (!json_is_object(b)) {
         snprintf(err, sizeof err, "The body must be a JSON object%s%s.", b ? "" : ": ",
                  b ? "" : (len ? je.text : "empty body"));
@@ -192,8 +186,8 @@ bad:
     cg_server_reply_error(req, CG_API_OPENAI, 400, "invalid_request_error", "invalid_value", err);
 }
 
-int cg_admin_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, const char *uri,
-                    enum evhttp_cmd_type m, int on_admin_listener) {
+int cg_admin_handle(cg_worker *w, cg_gateway *gw, cg_hreq *req, const char *uri, cg_hmethod m,
+                    int on_admin_listener) {
     int is_admin_path = cg_path_is(uri, "/metrics") || strncmp(uri, "/admin/", 7) == 0;
     if (!is_admin_path)
         return 0;
@@ -204,11 +198,11 @@ int cg_admin_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, co
                               "A valid admin key is required.");
         return 1;
     }
-    if (cg_path_is(uri, "/metrics") && m == EVHTTP_REQ_GET) {
+    if (cg_path_is(uri, "/metrics") && m == CG_HM_GET) {
         reply_metrics(gw, req);
         return 1;
     }
-    if (cg_path_is(uri, "/admin/costs") && m == EVHTTP_REQ_POST) {
+    if (cg_path_is(uri, "/admin/costs") && m == CG_HM_POST) {
         ingest_cost(w, gw, req);
         return 1;
     }
@@ -221,12 +215,10 @@ int cg_admin_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, co
     return 1;
 }
 
-void cg_admin_models(cg_gateway *gw, struct evhttp_request *req, cg_api api) {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    const char *auth = evhttp_find_header(h, "authorization");
-    const char *key = auth && strncasecmp(auth, "Bearer ", 7) == 0
-                          ? auth + 7
-                          : evhttp_find_header(h, "x-api-key");
+void cg_admin_models(cg_gateway *gw, cg_hreq *req, cg_api api) {
+    const char *auth = cg_hreq_header(req, "authorization");
+    const char *key =
+        auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : cg_hreq_header(req, "x-api-key");
     if (!key || !cg_config_key_lookup(gw->cfg, key, strlen(key))) {
         cg_server_reply_error(req, api, 401,
                               api == CG_API_ANTHROPIC ? "authentication_error"

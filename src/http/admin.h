@@ -9,14 +9,14 @@
 #ifndef CG_HTTP_ADMIN_H
 #define CG_HTTP_ADMIN_H
 
-#include <event2/http.h>
+#include "http/hserve.h"
 
 #include "http/server.h"
 #include "pipeline/gateway.h"
 
 /* Returns 1 if it handled (answered) the request. */
-int cg_admin_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, const char *uri,
-                    enum evhttp_cmd_type m, int on_admin_listener);
-void cg_admin_models(cg_gateway *gw, struct evhttp_request *req, cg_api api);
+int cg_admin_handle(cg_worker *w, cg_gateway *gw, cg_hreq *req, const char *uri, cg_hmethod m,
+                    int on_admin_listener);
+void cg_admin_models(cg_gateway *gw, cg_hreq *req, cg_api api);
 
 #endif

@@ -1,7 +1,6 @@
 /* admin_budget: budgets and SLOs over the admin API (see admin_budget.h). */
 #include "http/admin_budget.h"
 
-#include <event2/buffer.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -43,7 +42,7 @@ static json_t *milli(int64_t v) {
     return json_string(b);
 }
 
-static void reply_state(cg_gateway *gw, struct evhttp_request *req, int status) {
+static void reply_state(cg_gateway *gw, cg_hreq *req, int status) {
     json_t *scopes = json_array();
     if (gw->budgets)
         cg_budget_visit(gw->budgets, visit_json, scopes);
@@ -76,7 +75,7 @@ static void reply_state(cg_gateway *gw, struct evhttp_request *req, int status) 
 typedef struct limit_change {
     cg_worker *w;
     cg_gateway *gw;
-    struct evhttp_request *req;
+    cg_hreq *req;
     char scope[16], name[64], field[32];
     int64_t limit;
     int action;
@@ -138,12 +137,12 @@ static int str_of(json_t *b, const char *k, char *out, size_t cap) {
     return 0;
 }
 
-static void put_limit(cg_worker *w, cg_gateway *gw, struct evhttp_request *req) {
+static void put_limit(cg_worker *w, cg_gateway *gw, cg_hreq *req) {
     char err[256] = "";
     limit_change *c = calloc(1, sizeof *c);
-    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(ib);
-    json_t *b = len ? json_loadb((const char *)evbuffer_pullup(ib, -1), len, 0, NULL) : NULL;
+    size_t len;
+    const char *body = cg_hreq_body(req, &len);
+    json_t *b = len ? json_loadb(body, len, 0, NULL) : NULL;
     if (!c || !json_is_object(b)) {
         snprintf(err, sizeof err, "The body must be a JSON object.");
         goto bad;
@@ -242,10 +241,10 @@ out:
 
 /* --- the test clock ---------------------------------------------------------- */
 
-static void set_clock(cg_gateway *gw, struct evhttp_request *req) {
-    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(ib);
-    json_t *b = len ? json_loadb((const char *)evbuffer_pullup(ib, -1), len, 0, NULL) : NULL;
+static void set_clock(cg_gateway *gw, cg_hreq *req) {
+    size_t len;
+    const char *body = cg_hreq_body(req, &len);
+    json_t *b = len ? json_loadb(body, len, 0, NULL) : NULL;
     json_t *v = json_object_get(b, "now_ms");
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
         json_decref(b);
@@ -260,17 +259,17 @@ static void set_clock(cg_gateway *gw, struct evhttp_request *req) {
     reply_state(gw, req, 200);
 }
 
-int cg_admin_budget_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req,
-                           const char *uri, enum evhttp_cmd_type m) {
-    if (cg_path_is(uri, "/admin/budgets") && m == EVHTTP_REQ_GET) {
+int cg_admin_budget_handle(cg_worker *w, cg_gateway *gw, cg_hreq *req, const char *uri,
+                           cg_hmethod m) {
+    if (cg_path_is(uri, "/admin/budgets") && m == CG_HM_GET) {
         reply_state(gw, req, 200);
         return 1;
     }
-    if (cg_path_is(uri, "/admin/budgets") && m == EVHTTP_REQ_PUT) {
+    if (cg_path_is(uri, "/admin/budgets") && m == CG_HM_PUT) {
         put_limit(w, gw, req);
         return 1;
     }
-    if (cg_path_is(uri, "/admin/test/clock") && m == EVHTTP_REQ_POST && gw->test_clock) {
+    if (cg_path_is(uri, "/admin/test/clock") && m == CG_HM_POST && gw->test_clock) {
         set_clock(gw, req);
         return 1;
     }

@@ -10,14 +10,14 @@
 #ifndef CG_HTTP_ADMIN_BUDGET_H
 #define CG_HTTP_ADMIN_BUDGET_H
 
-#include <event2/http.h>
+#include "http/hserve.h"
 
 #include "core/buf.h"
 #include "http/server.h"
 #include "pipeline/gateway.h"
 
-int cg_admin_budget_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req,
-                           const char *uri, enum evhttp_cmd_type m);
+int cg_admin_budget_handle(cg_worker *w, cg_gateway *gw, cg_hreq *req, const char *uri,
+                           cg_hmethod m);
 void cg_admin_budget_metrics(cg_gateway *gw, cg_buf *out);
 /* Re-applies persisted limit changes (call at start). 0 or -1 with err. */
 int cg_admin_budget_load(cg_gateway *gw, const char *ledger_path, char *err, size_t errlen);

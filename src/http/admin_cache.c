@@ -2,7 +2,6 @@
  * (see admin_cache.h). */
 #include "http/admin_cache.h"
 
-#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +51,7 @@ json_t *cg_admin_cache_stats_json(cg_gateway *gw) {
     return j;
 }
 
-static void reply_json(struct evhttp_request *req, int status, json_t *j) {
+static void reply_json(cg_hreq *req, int status, json_t *j) {
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (s)
@@ -75,7 +74,7 @@ static int opt_str(json_t *b, const char *k, const char **out, char *err, size_t
     return 0;
 }
 
-static void invalidate(cg_gateway *gw, struct evhttp_request *req) {
+static void invalidate(cg_gateway *gw, cg_hreq *req) {
     char err[256] = "";
     json_t *b = NULL;
     const char *tags[TAGS_MAX];
@@ -87,10 +86,9 @@ static void invalidate(cg_gateway *gw, struct evhttp_request *req) {
                  "The exact cache is not enabled: add a cache section to the config.");
         goto bad;
     }
-    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(ib);
-    b = len && len <= (1u << 20) ? json_loadb((const char *)evbuffer_pullup(ib, -1), len, 0, NULL)
-                                 : NULL;
+    size_t len;
+    const char *body = cg_hreq_body(req, &len);
+    b = len && len <= (1u << 20) ? json_loadb(body, len, 0, NULL) : NULL;
     if (!json_is_object(b)) {
         snprintf(err, sizeof err,
                  "The body must be a JSON object with key, tags, tenant, share_group, "
@@ -175,14 +173,14 @@ bad:
     cg_server_reply_error(req, CG_API_OPENAI, 400, "invalid_request_error", "invalid_value", err);
 }
 
-int cg_admin_cache_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, const char *uri,
-                          enum evhttp_cmd_type m) {
+int cg_admin_cache_handle(cg_worker *w, cg_gateway *gw, cg_hreq *req, const char *uri,
+                          cg_hmethod m) {
     (void)w;
-    if (cg_path_is(uri, "/admin/cache/invalidate") && m == EVHTTP_REQ_POST) {
+    if (cg_path_is(uri, "/admin/cache/invalidate") && m == CG_HM_POST) {
         invalidate(gw, req);
         return 1;
     }
-    if (cg_path_is(uri, "/admin/cache/stats") && m == EVHTTP_REQ_GET) {
+    if (cg_path_is(uri, "/admin/cache/stats") && m == CG_HM_GET) {
         reply_json(req, 200, cg_admin_cache_stats_json(gw));
         return 1;
     }

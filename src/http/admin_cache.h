@@ -15,7 +15,7 @@
 #ifndef CG_HTTP_ADMIN_CACHE_H
 #define CG_HTTP_ADMIN_CACHE_H
 
-#include <event2/http.h>
+#include "http/hserve.h"
 #include <jansson.h>
 
 #include "core/buf.h"
@@ -24,8 +24,8 @@
 #include "pipeline/gateway.h"
 
 /* 1 when it answered the request. */
-int cg_admin_cache_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req, const char *uri,
-                          enum evhttp_cmd_type m);
+int cg_admin_cache_handle(cg_worker *w, cg_gateway *gw, cg_hreq *req, const char *uri,
+                          cg_hmethod m);
 void cg_admin_cache_metrics(cg_gateway *gw, cg_buf *out);
 /* The stats as JSON (also for tests). */
 json_t *cg_admin_cache_stats_json(cg_gateway *gw);

@@ -1,7 +1,6 @@
 /* feedback: POST /v1/feedback and its hook list (see feedback.h). */
 #include "http/feedback.h"
 
-#include <event2/buffer.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +39,7 @@ void cg_feedback_hooks_clear(void) {
 typedef struct fb_ctx {
     cg_worker *w;
     cg_gateway *gw;
-    struct evhttp_request *req;
+    cg_hreq *req;
     cg_api api;
     char request_id[48];
     int rating;
@@ -185,23 +184,21 @@ static int parse_rating(json_t *v, int *out) {
     return 0;
 }
 
-void cg_feedback_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req,
-                        enum evhttp_cmd_type m) {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    cg_api api = evhttp_find_header(h, "anthropic-version") ? CG_API_ANTHROPIC : CG_API_OPENAI;
+void cg_feedback_handle(cg_worker *w, cg_gateway *gw, cg_hreq *req, cg_hmethod m) {
+    cg_api api = cg_hreq_header(req, "anthropic-version") ? CG_API_ANTHROPIC : CG_API_OPENAI;
     const char *bad_type = "invalid_request_error"; /* the same name in both APIs */
     char err[512];
     json_t *b = NULL;
     fb_ctx *x = NULL;
-    if (m != EVHTTP_REQ_POST) {
+    if (m != CG_HM_POST) {
         cg_server_reply_error(req, api, 405, bad_type, "method_not_allowed",
                               "This endpoint only accepts POST.");
         return;
     }
-    const char *auth = evhttp_find_header(h, "authorization");
+    const char *auth = cg_hreq_header(req, "authorization");
     const char *key = auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
     if (!key || !*key)
-        key = evhttp_find_header(h, "x-api-key");
+        key = cg_hreq_header(req, "x-api-key");
     const cg_key_cfg *k = key && *key ? cg_config_key_lookup(gw->cfg, key, strlen(key)) : NULL;
     if (!k) {
         cg_server_reply_error(req, api, 401,
@@ -210,10 +207,10 @@ void cg_feedback_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req
                               "invalid_api_key", "Invalid or missing gateway API key.");
         return;
     }
-    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(ib);
+    size_t len;
+    const char *body = cg_hreq_body(req, &len);
     json_error_t je;
-    b = len && len <= 65536 ? json_loadb((const char *)evbuffer_pullup(ib, -1), len, 0, &je) : NULL;
+    b = len && len <= 65536 ? json_loadb(body, len, 0, &je) : NULL;
     if (!json_is_object(b)) {
         snprintf(err, sizeof err,
                  "The body must be a JSON object {\"request_id\": \"req_...\", \"rating\": "

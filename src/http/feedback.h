@@ -23,7 +23,7 @@
 #ifndef CG_HTTP_FEEDBACK_H
 #define CG_HTTP_FEEDBACK_H
 
-#include <event2/http.h>
+#include "http/hserve.h"
 #include <jansson.h>
 
 #include "http/server.h"
@@ -57,7 +57,6 @@ int cg_feedback_hook_add(const char *name, cg_feedback_hook_fn fn, void *arg);
 void cg_feedback_hooks_clear(void);
 
 /* Handles POST /v1/feedback. */
-void cg_feedback_handle(cg_worker *w, cg_gateway *gw, struct evhttp_request *req,
-                        enum evhttp_cmd_type m);
+void cg_feedback_handle(cg_worker *w, cg_gateway *gw, cg_hreq *req, cg_hmethod m);
 
 #endif

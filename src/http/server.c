@@ -1,5 +1,5 @@
-/* server: libevent HTTP front end, worker threads, dispatch, admin
- * endpoints and graceful shutdown (see server.h). */
+/* server: HTTP front end (http/hserve.c on libevent loops), worker
+ * threads, dispatch, admin endpoints and graceful shutdown (see server.h). */
 #include "http/server.h"
 #include "core/clock.h"
 
@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/thread.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -27,6 +26,7 @@
 #include "core/money.h"
 #include "http/admin.h"
 #include "http/feedback.h"
+#include "http/hserve.h"
 #include "http/upstream.h"
 #include "obs/metrics.h"
 #include "pipeline/engine.h"
@@ -43,9 +43,8 @@ struct cg_worker {
     cg_server *srv;
     pthread_t thread;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp *admin_http; /* worker 0 only, when admin.listen is set */
-    struct evhttp_bound_socket *bound;
+    cg_hserve *http;
+    cg_hserve *admin_http; /* worker 0 only, when admin.listen is set */
     cg_upstream *up;
     pthread_mutex_t post_mu;
     post_item *posts;
@@ -64,11 +63,6 @@ struct cg_server {
     int n_workers;
     cg_worker *workers;
 };
-
-typedef struct listener_ctx {
-    cg_worker *w;
-    int admin;
-} listener_ctx;
 
 /* --- worker utilities ---------------------------------------------------- */
 
@@ -153,22 +147,17 @@ void cg_worker_request_done(cg_worker *w) {
 
 /* --- responses outside the pipeline -------------------------------------- */
 
-static cg_api api_of(struct evhttp_request *req) {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    return evhttp_find_header(h, "anthropic-version") ? CG_API_ANTHROPIC : CG_API_OPENAI;
+static cg_api api_of(cg_hreq *req) {
+    return cg_hreq_header(req, "anthropic-version") ? CG_API_ANTHROPIC : CG_API_OPENAI;
 }
 
-void cg_server_reply_json(struct evhttp_request *req, int status, const char *body, size_t len) {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, body, len);
-    evhttp_send_reply(req, status, NULL, b);
-    evbuffer_free(b);
+void cg_server_reply_json(cg_hreq *req, int status, const char *body, size_t len) {
+    cg_hreq_add_header(req, "Content-Type", "application/json");
+    cg_hreq_reply(req, status, body, len);
 }
 
-void cg_server_reply_error(struct evhttp_request *req, cg_api api, int status, const char *type,
-                           const char *code, const char *msg) {
+void cg_server_reply_error(cg_hreq *req, cg_api api, int status, const char *type, const char *code,
+                           const char *msg) {
     cg_buf b;
     cg_buf_init(&b, 4096);
     cg_provider_for_api(api)->error_body(&b, status, type, code, NULL, msg);
@@ -183,7 +172,7 @@ int cg_path_is(const char *uri, const char *path) {
     return strncmp(uri, path, n) == 0 && (uri[n] == '\0' || uri[n] == '?');
 }
 
-static void start_proxy(cg_worker *w, struct evhttp_request *req, cg_endpoint ep, cg_api api) {
+static void start_proxy(cg_worker *w, cg_hreq *req, cg_endpoint ep, cg_api api) {
     cg_req *r = cg_req_new(w, w->srv->gw, req);
     if (!r) {
         cg_server_reply_error(req, api, 500, "api_error", NULL, "out of memory");
@@ -196,23 +185,31 @@ static void start_proxy(cg_worker *w, struct evhttp_request *req, cg_endpoint ep
     cg_engine_start(r);
 }
 
-static void on_request(struct evhttp_request *req, void *arg) {
-    listener_ctx *lc = arg;
-    cg_worker *w = lc->w;
-    const char *uri = evhttp_request_get_uri(req);
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+static void on_request(cg_hreq *req, void *arg) {
+    cg_worker *w = arg;
+    const char *uri = cg_hreq_uri(req);
+    cg_hmethod m = cg_hreq_method(req);
     cg_api api = api_of(req);
+    int admin = cg_hreq_admin(req);
 
-    if (cg_admin_handle(w, w->srv->gw, req, uri, m, lc->admin))
+    const char *why;
+    int bad = cg_hreq_bad(req, &why);
+    if (bad) {
+        char msg[192];
+        snprintf(msg, sizeof msg, "Malformed HTTP request: %s.", why);
+        cg_server_reply_error(req, api, bad, "invalid_request_error", "bad_request", msg);
         return;
-    if (lc->admin) {
+    }
+    if (cg_admin_handle(w, w->srv->gw, req, uri, m, admin))
+        return;
+    if (admin) {
         cg_server_reply_error(req, api, 404, "not_found_error", "not_found",
                               "No such admin endpoint.");
         return;
     }
     if (cg_path_is(uri, "/v1/chat/completions") || cg_path_is(uri, "/chat/completions") ||
         cg_path_is(uri, "/v1/embeddings") || cg_path_is(uri, "/embeddings")) {
-        if (m != EVHTTP_REQ_POST) {
+        if (m != CG_HM_POST) {
             cg_server_reply_error(req, CG_API_OPENAI, 405, "invalid_request_error",
                                   "method_not_allowed", "This endpoint only accepts POST.");
             return;
@@ -222,7 +219,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
         return;
     }
     if (cg_path_is(uri, "/v1/messages")) {
-        if (m != EVHTTP_REQ_POST) {
+        if (m != CG_HM_POST) {
             cg_server_reply_error(req, CG_API_ANTHROPIC, 405, "invalid_request_error", NULL,
                                   "This endpoint only accepts POST.");
             return;
@@ -290,41 +287,20 @@ static int listen_on(const char *host, int port, int *bound_port, char *err, siz
     return fd;
 }
 
-static struct evhttp *make_http(cg_worker *w, int fd, listener_ctx *lc,
-                                struct evhttp_bound_socket **bound) {
+static cg_hserve *make_http(cg_worker *w, int fd, int admin) {
     const cg_config *c = w->srv->gw->cfg;
-    struct evhttp *http = evhttp_new(w->base);
-    if (!http)
-        return NULL;
-    /* evhttp answers oversize bodies itself (plain 413) only far past our
-     * limit; up to 2x the limit the parse stage answers in provider shape */
-    evhttp_set_max_body_size(http, (ev_ssize_t)(c->max_body_bytes * 2 + 65536));
-    /* past that, read (and discard) the rest of the body before the 413, so
-     * the client gets the answer instead of a reset while it is still sending */
-    evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
-    evhttp_set_max_headers_size(http, 64 * 1024);
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_HEAD);
-    /* idle client connections; never shorter than an upstream wait */
+    /* idle client connections and stalled writes; never shorter than an
+     * upstream wait */
     int wait_ms = c->first_byte_timeout_ms > c->idle_timeout_ms ? c->first_byte_timeout_ms
                                                                 : c->idle_timeout_ms;
-    evhttp_set_timeout(http, wait_ms / 1000 + 5);
-    evhttp_set_gencb(http, on_request, lc);
-    int dfd = dup(fd);
-    if (dfd < 0) {
-        evhttp_free(http);
-        return NULL;
-    }
-    *bound = evhttp_accept_socket_with_handle(http, dfd);
-    if (!*bound) {
-        close(dfd);
-        evhttp_free(http);
-        return NULL;
-    }
-    return http;
+    cg_hserve_opts o = {
+        .max_body = c->max_body_bytes,
+        .max_head = 64 * 1024,
+        .timeout_ms = wait_ms + 5000,
+        .admin = admin,
+    };
+    return cg_hserve_new(w->base, fd, &o, on_request, w);
 }
-
-static listener_ctx *g_ctx; /* one per worker, plus one admin */
 
 static void *worker_main(void *arg) {
     cg_worker *w = arg;
@@ -335,10 +311,9 @@ static void *worker_main(void *arg) {
 static void stop_worker(void *arg) {
     cg_worker *w = arg;
     w->draining = 1;
-    if (w->bound) {
-        evhttp_del_accept_socket(w->http, w->bound);
-        w->bound = NULL;
-    }
+    cg_hserve_stop_accepting(w->http);
+    if (w->admin_http)
+        cg_hserve_stop_accepting(w->admin_http);
     maybe_exit(w);
 }
 
@@ -363,8 +338,7 @@ cg_server *cg_server_start(cg_gateway *gw, char *err, size_t errlen) {
     }
     s->n_workers = c->workers > 0 ? c->workers : 1;
     s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
-    g_ctx = calloc((size_t)s->n_workers + 1, sizeof *g_ctx);
-    if (!s->workers || !g_ctx) {
+    if (!s->workers) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -385,18 +359,13 @@ cg_server *cg_server_start(cg_gateway *gw, char *err, size_t errlen) {
         }
         w->post_ev = event_new(w->base, -1, 0, on_posts, w);
         w->up = cg_upstream_new(w->base, 512);
-        g_ctx[i].w = w;
-        g_ctx[i].admin = 0;
-        w->http = make_http(w, s->fd, &g_ctx[i], &w->bound);
+        w->http = make_http(w, s->fd, 0);
         if (!w->post_ev || !w->up || !w->http) {
             snprintf(err, errlen, "cannot set up worker %d", i);
             goto fail;
         }
         if (i == 0 && s->admin_fd >= 0) {
-            struct evhttp_bound_socket *ab;
-            g_ctx[s->n_workers].w = w;
-            g_ctx[s->n_workers].admin = 1;
-            w->admin_http = make_http(w, s->admin_fd, &g_ctx[s->n_workers], &ab);
+            w->admin_http = make_http(w, s->admin_fd, 1);
             if (!w->admin_http) {
                 snprintf(err, errlen, "cannot set up the admin listener");
                 goto fail;
@@ -416,10 +385,8 @@ fail:
     /* nothing runs yet: free what was made */
     for (int i = 0; s->workers && i < s->n_workers; i++) {
         cg_worker *w = &s->workers[i];
-        if (w->admin_http)
-            evhttp_free(w->admin_http);
-        if (w->http)
-            evhttp_free(w->http);
+        cg_hserve_free(w->admin_http);
+        cg_hserve_free(w->http);
         cg_upstream_free(w->up);
         if (w->post_ev)
             event_free(w->post_ev);
@@ -428,8 +395,6 @@ fail:
         pthread_mutex_destroy(&w->post_mu);
     }
     free(s->workers);
-    free(g_ctx);
-    g_ctx = NULL;
     if (s->fd >= 0)
         close(s->fd);
     if (s->admin_fd >= 0)
@@ -474,9 +439,8 @@ void cg_server_stop(cg_server *s, int grace_ms) {
         cg_worker *w = &s->workers[i];
         if (timers && timers[i])
             event_free(timers[i]);
-        if (w->admin_http)
-            evhttp_free(w->admin_http);
-        evhttp_free(w->http);
+        cg_hserve_free(w->admin_http);
+        cg_hserve_free(w->http);
         cg_upstream_free(w->up);
         event_free(w->post_ev);
         event_base_free(w->base);
@@ -487,7 +451,5 @@ void cg_server_stop(cg_server *s, int grace_ms) {
     if (s->admin_fd >= 0)
         close(s->admin_fd);
     free(s->workers);
-    free(g_ctx);
-    g_ctx = NULL;
     free(s);
 }

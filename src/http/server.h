@@ -1,4 +1,4 @@
-/* server: the libevent HTTP front end and its worker threads.
+/* server: the HTTP front end and its worker threads.
  *
  * Owns: the listening sockets (one shared listener accepted by every worker
  * loop, plus an optional admin listener), worker threads with one event loop
@@ -36,9 +36,9 @@ void cg_worker_new_id(cg_worker *w, char out[48]);
 /* 1 if the request URI is exactly path (optionally followed by a query). */
 int cg_path_is(const char *uri, const char *path);
 /* Plain JSON reply, and an error in the given API's shape. */
-struct evhttp_request;
-void cg_server_reply_json(struct evhttp_request *req, int status, const char *body, size_t len);
-void cg_server_reply_error(struct evhttp_request *req, cg_api api, int status, const char *type,
+struct cg_hreq;
+void cg_server_reply_json(struct cg_hreq *req, int status, const char *body, size_t len);
+void cg_server_reply_error(struct cg_hreq *req, cg_api api, int status, const char *type,
                            const char *code, const char *msg);
 /* In-flight accounting, for graceful shutdown. */
 void cg_worker_request_done(cg_worker *w);

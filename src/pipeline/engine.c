@@ -1,12 +1,11 @@
 /* engine: the stage list and the loop that walks it (see engine.h). */
 #include "pipeline/engine.h"
 
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "budget/budget.h"
+#include "http/hserve.h"
 #include "http/server.h"
 #include "obs/metrics.h"
 #include "provider/provider.h"
@@ -52,8 +51,8 @@ static void finish(cg_req *r) {
     if (r->finished)
         return;
     r->finished = 1;
-    if (r->evcon)
-        evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+    if (r->hreq)
+        cg_hreq_on_close(r->hreq, NULL, NULL);
     cg_stage_cache_finish(r);    /* identical requests waiting on this one go on */
     cg_stage_semantic_finish(r); /* a stored answer's query joins the semantic index */
     /* a reservation still held (the call never happened) is released */
@@ -68,8 +67,7 @@ static void finish(cg_req *r) {
 void cg_engine_common_headers(cg_req *r) {
     if (!r->hreq)
         return;
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
-    evhttp_add_header(h, "x-costgate-request-id", r->id);
+    cg_hreq_add_header(r->hreq, "x-costgate-request-id", r->id);
 }
 
 void cg_engine_send_error(cg_req *r) {
@@ -80,15 +78,11 @@ void cg_engine_send_error(cg_req *r) {
     if (!r->client_gone) /* else it stays 499 */
         r->http_status = r->err_status;
     if (r->hreq) {
-        struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
-        evhttp_add_header(h, "Content-Type", "application/json");
+        cg_hreq_add_header(r->hreq, "Content-Type", "application/json");
         cg_engine_common_headers(r);
         if (r->err_reset[0])
-            evhttp_add_header(h, "x-costgate-budget-reset", r->err_reset);
-        struct evbuffer *out = evbuffer_new();
-        evbuffer_add(out, b.data, b.len);
-        evhttp_send_reply(r->hreq, r->err_status, NULL, out);
-        evbuffer_free(out);
+            cg_hreq_add_header(r->hreq, "x-costgate-budget-reset", r->err_reset);
+        cg_hreq_reply(r->hreq, r->err_status, b.data, b.len);
         r->hreq = NULL;
     }
     cg_buf_free(&b);

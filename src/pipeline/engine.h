@@ -69,8 +69,7 @@ void cg_stage_semantic_settle(cg_req *r);
  * embedding tokens (cost: cg_stage_semantic_settle), notes. */
 void cg_stage_semantic_row(cg_req *r, cg_ledger_row *row);
 /* Response headers of a semantic hit (similarity). */
-struct evkeyvalq;
-void cg_stage_semantic_headers(cg_req *r, struct evkeyvalq *h);
+void cg_stage_semantic_headers(cg_req *r);
 /* The exact store wrote entry `key` for r: its query joins the index, on a
  * low-priority thread once the request is done (cg_stage_semantic_finish,
  * engine.c). */

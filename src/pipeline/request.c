@@ -3,13 +3,13 @@
 #include "core/clock.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "http/hserve.h"
 #include "http/server.h"
 #include "http/upstream.h"
 #include "pipeline/engine.h"
@@ -18,7 +18,7 @@
 #define TAIL_MAX (64u << 10)
 #define UP_RESP_MAX (64u << 20)
 
-cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *hreq) {
+cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct cg_hreq *hreq) {
     cg_req *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
@@ -31,7 +31,6 @@ cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *h
     cg_buf_init(&r->prev_resp, UP_RESP_MAX);
     r->refs = 1;
     r->hreq = hreq;
-    r->evcon = evhttp_request_get_connection(hreq);
     r->t_start_us = cg_mono_us();
     r->ts_ms = cg_wall_ms();
     cg_worker_new_id(w, r->id);
@@ -56,8 +55,8 @@ void cg_req_unref(cg_req *r) {
         cg_upstream_cancel(r->call);
     if (r->drain_ev)
         event_free(r->drain_ev);
-    if (r->hup_ev)
-        event_free(r->hup_ev);
+    if (r->hreq) /* never answered (a bug elsewhere): close, do not leak */
+        cg_hreq_abandon(r->hreq);
     cg_stage_cache_free(r);
     cg_stage_semantic_free(r);
     json_decref(r->body);

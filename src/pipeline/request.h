@@ -4,7 +4,7 @@
  * today the stage loop holds the only reference, carried across each wait
  * on I/O (the upstream call, the ledger commit) by the callback that resumes
  * it, and drops it when the last stage ends. The client connection may go
- * away first (closecb, or the close watcher hup_ev): the request then
+ * away first (the close callback of http/hserve.h): the request then
  * finishes without it. Everything here is touched only by the worker thread
  * that accepted the request.
  */
@@ -25,9 +25,8 @@
 #include "http/upstream.h"
 #include "pipeline/gateway.h"
 
-struct evhttp_request;
+struct cg_hreq;
 struct event;
-struct evhttp_connection;
 struct cg_worker;
 struct cg_provider_ops;
 
@@ -43,8 +42,7 @@ typedef struct cg_req {
     int finished; /* the response to the client is complete (or abandoned) */
 
     /* client side */
-    struct evhttp_request *hreq;
-    struct evhttp_connection *evcon;
+    struct cg_hreq *hreq; /* until the response is handed over (http/hserve.h) */
     int client_gone;
     int reply_started;
     char id[48];
@@ -117,7 +115,6 @@ typedef struct cg_req {
     int up_stream_error; /* the provider sent an error event mid-stream */
     int paused;
     struct event *drain_ev; /* bounds draining after a client disconnect */
-    struct event *hup_ev;   /* client socket closed while the call is upstream */
     int ledger_ok;
 
     /* timing (monotonic microseconds) */
@@ -177,7 +174,7 @@ typedef struct cg_req {
     struct cg_sem_req *sem;
 } cg_req;
 
-cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct evhttp_request *hreq);
+cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct cg_hreq *hreq);
 void cg_req_ref(cg_req *r);
 void cg_req_unref(cg_req *r);
 /* Clears what one upstream attempt left (response, usage, cost, status) and

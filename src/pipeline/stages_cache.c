@@ -21,9 +21,7 @@
  * embedding's cost on its axis, the similarity and the entry matched; and
  * the store tells it about every entry written (cg_stage_semantic_stored).
  */
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +37,7 @@
 #include "core/log.h"
 #include "core/money.h"
 #include "cost/meter.h"
+#include "http/hserve.h"
 #include "http/server.h"
 #include "pipeline/engine.h"
 #include "provider/provider.h"
@@ -47,7 +46,7 @@
 #define CTX_MAX 16384    /* canonical context ids / tags, bytes */
 
 static const char *hdr(cg_req *r, const char *name) {
-    return r->hreq ? evhttp_find_header(evhttp_request_get_input_headers(r->hreq), name) : NULL;
+    return r->hreq ? cg_hreq_header(r->hreq, name) : NULL;
 }
 
 static void copy(char *dst, size_t cap, const char *src) {
@@ -210,25 +209,13 @@ cg_stage_rc cg_stage_cache_serve(cg_req *r, cg_cache_entry *e, int how) {
     return CG_AGAIN;
 }
 
-static void release_ref(const void *data, size_t len, void *extra) {
-    (void)data;
-    (void)len;
-    cg_cache_entry_release(extra);
-}
-
 cg_stage_rc cg_stage_cache_hit(cg_req *r) {
     if (!r->xc.hit)
         return CG_NEXT;
     cg_cache_entry *e = r->xc.entry;
     if (!r->hreq)
         return CG_DONE;
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        cg_req_fail(r, 500, "api_error", NULL, NULL, "out of memory sending a cached answer");
-        cg_engine_send_error(r);
-        return CG_DONE;
-    }
+    cg_hreq *h = r->hreq;
     cg_buf sse;
     cg_buf_init(&sse, e->body_len * 16 + (64u << 10));
     int anth = r->api == CG_API_ANTHROPIC;
@@ -240,24 +227,23 @@ cg_stage_rc cg_stage_cache_hit(cg_req *r) {
             cg_buf_puts(&sse, cg_replay_terminal(anth)) != 0) {
             /* a stored body that does not replay: answer as an error (the row says ok) */
             cg_buf_free(&sse);
-            evbuffer_free(b);
             CG_ERROR("cache: entry %.12s could not be replayed as a stream", e->key_hex);
             cg_req_fail(r, 500, "api_error", "cache_replay_failed", NULL,
                         "The cached answer could not be replayed as a stream.");
             cg_engine_send_error(r);
             return CG_DONE;
         }
-        evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
-        evhttp_add_header(h, "Cache-Control", "no-cache");
+        cg_hreq_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
+        cg_hreq_add_header(h, "Cache-Control", "no-cache");
     } else {
-        evhttp_add_header(h, "Content-Type", "application/json");
+        cg_hreq_add_header(h, "Content-Type", "application/json");
     }
     cg_engine_common_headers(r);
-    evhttp_add_header(h, "x-costgate-model", e->model[0] ? e->model : r->model);
+    cg_hreq_add_header(h, "x-costgate-model", e->model[0] ? e->model : r->model);
     int semantic = r->xc.how == CG_CACHE_HIT_SEMANTIC;
-    evhttp_add_header(h, "x-costgate-cache", semantic ? "semantic" : "exact");
+    cg_hreq_add_header(h, "x-costgate-cache", semantic ? "semantic" : "exact");
     if (semantic)
-        cg_stage_semantic_headers(r, h);
+        cg_stage_semantic_headers(r);
     char v[48];
     long long age = (cg_cache_now(r->gw->cache) - e->created_ms) / 1000;
     char *d = v + sizeof v - 1;
@@ -267,25 +253,22 @@ cg_stage_rc cg_stage_cache_hit(cg_req *r) {
         *--d = (char)('0' + a % 10);
         a /= 10;
     } while (a);
-    evhttp_add_header(h, "x-costgate-cache-age", d);
-    evhttp_add_header(h, "x-costgate-cost-usd", usd);
+    cg_hreq_add_header(h, "x-costgate-cache-age", d);
+    cg_hreq_add_header(h, "x-costgate-cost-usd", usd);
     if (r->resv.remaining >= 0 && r->gw->budgets) {
         int64_t left = r->resv.remaining + (r->resv.dry_run ? 0 : r->resv.amount);
-        evhttp_add_header(h, "x-costgate-budget-remaining-usd",
-                          cg_money_fmt(left < 0 ? 0 : left, v, sizeof v));
+        cg_hreq_add_header(h, "x-costgate-budget-remaining-usd",
+                           cg_money_fmt(left < 0 ? 0 : left, v, sizeof v));
     }
     if (r->requested_model[0])
-        evhttp_add_header(h, "x-costgate-downgraded-from", r->requested_model);
-    if (r->stream) {
-        evbuffer_add(b, sse.data, sse.len);
-    } else if (evbuffer_add_reference(b, e->body, e->body_len, release_ref, e) == 0) {
-        r->xc.entry = NULL; /* the buffer holds the reference until it is sent */
-    } else {
-        evbuffer_add(b, e->body, e->body_len);
-    }
+        cg_hreq_add_header(h, "x-costgate-downgraded-from", r->requested_model);
+    /* the entry stays referenced by the request until it is freed; the reply
+     * is written (or copied into the connection's queue) right here */
+    if (r->stream)
+        cg_hreq_reply(h, 200, sse.data, sse.len);
+    else
+        cg_hreq_reply(h, 200, e->body, e->body_len);
     cg_buf_free(&sse);
-    evhttp_send_reply(r->hreq, 200, "OK", b);
-    evbuffer_free(b);
     r->hreq = NULL;
     return CG_DONE;
 }

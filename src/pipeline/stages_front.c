@@ -2,30 +2,34 @@
  * route (admit is in stages_admit.c). Each either lets the request go on or records a
  * provider-shaped error naming the problem. */
 #include <ctype.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "http/hserve.h"
 #include "pipeline/engine.h"
 #include "provider/provider.h"
 
 cg_stage_rc cg_stage_parse(cg_req *r) {
-    struct evbuffer *in = evhttp_request_get_input_buffer(r->hreq);
-    size_t len = evbuffer_get_length(in);
-    if (len > r->gw->cfg->max_body_bytes) {
+    uint64_t big = 0;
+    int exact = 1;
+    if (cg_hreq_too_large(r->hreq, &big, &exact)) {
         cg_req_fail(r, 413, "invalid_request_error", "request_too_large", NULL,
-                    "Request body is %zu bytes; this gateway accepts at most %zu bytes "
+                    "Request body is %s%llu bytes; this gateway accepts at most %zu bytes "
                     "(server.max_body_bytes).",
-                    len, r->gw->cfg->max_body_bytes);
+                    exact ? "" : "more than ",
+                    exact ? (unsigned long long)big
+                          : (unsigned long long)r->gw->cfg->max_body_bytes,
+                    r->gw->cfg->max_body_bytes);
         return CG_ERROR;
     }
+    size_t len;
+    const char *in = cg_hreq_body(r->hreq, &len);
     if (len == 0) {
         cg_req_fail(r, 400, "invalid_request_error", "invalid_json", NULL,
                     "The request body is empty; expected a JSON object.");
         return CG_ERROR;
     }
-    if (cg_buf_append(&r->body_raw, evbuffer_pullup(in, -1), len)) {
+    if (cg_buf_append(&r->body_raw, in, len)) {
         cg_req_fail(r, 500, "api_error", NULL, NULL, "out of memory reading the request body");
         return CG_ERROR;
     }
@@ -50,8 +54,8 @@ cg_stage_rc cg_stage_parse(cg_req *r) {
 }
 
 /* Attribution header values: 1..63 printable ASCII characters. */
-static int take_attr(cg_req *r, struct evkeyvalq *h, const char *name, char *dst, size_t cap) {
-    const char *v = evhttp_find_header(h, name);
+static int take_attr(cg_req *r, const char *name, char *dst, size_t cap) {
+    const char *v = cg_hreq_header(r->hreq, name);
     if (!v)
         return 0;
     size_t n = strlen(v);
@@ -66,13 +70,12 @@ static int take_attr(cg_req *r, struct evkeyvalq *h, const char *name, char *dst
 }
 
 cg_stage_rc cg_stage_identify(cg_req *r) {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(r->hreq);
     const char *key = NULL;
-    const char *auth = evhttp_find_header(h, "authorization");
+    const char *auth = cg_hreq_header(r->hreq, "authorization");
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
         key = auth + 7;
     if (!key || !*key)
-        key = evhttp_find_header(h, "x-api-key");
+        key = cg_hreq_header(r->hreq, "x-api-key");
     int anth = r->api == CG_API_ANTHROPIC;
     if (!key || !*key) {
         cg_req_fail(r, 401, anth ? "authentication_error" : "invalid_request_error",
@@ -92,16 +95,16 @@ cg_stage_rc cg_stage_identify(cg_req *r) {
     snprintf(r->user, sizeof r->user, "%s", r->key->user);
     snprintf(r->segment, sizeof r->segment, "%s", r->key->segment);
     if (r->key->allow_attribution) {
-        if (take_attr(r, h, "x-costgate-user", r->user, sizeof r->user) ||
-            take_attr(r, h, "x-costgate-segment", r->segment, sizeof r->segment) ||
-            take_attr(r, h, "x-costgate-feature", r->feature, sizeof r->feature) ||
-            take_attr(r, h, "x-costgate-intent", r->intent, sizeof r->intent))
+        if (take_attr(r, "x-costgate-user", r->user, sizeof r->user) ||
+            take_attr(r, "x-costgate-segment", r->segment, sizeof r->segment) ||
+            take_attr(r, "x-costgate-feature", r->feature, sizeof r->feature) ||
+            take_attr(r, "x-costgate-intent", r->intent, sizeof r->intent))
             return CG_ERROR;
     }
-    const char *v = evhttp_find_header(h, "anthropic-version");
+    const char *v = cg_hreq_header(r->hreq, "anthropic-version");
     if (v)
         snprintf(r->anthropic_version, sizeof r->anthropic_version, "%s", v);
-    v = evhttp_find_header(h, "anthropic-beta");
+    v = cg_hreq_header(r->hreq, "anthropic-beta");
     if (v)
         snprintf(r->anthropic_beta, sizeof r->anthropic_beta, "%s", v);
     return CG_NEXT;

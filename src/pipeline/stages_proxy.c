@@ -6,14 +6,8 @@
  * client disconnect (the upstream is drained, bounded in time and bytes, to
  * read the usage; failing that the cost is estimated and flagged).
  */
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
 
@@ -22,6 +16,7 @@
 #include "budget/slo.h"
 #include "core/log.h"
 #include "core/money.h"
+#include "http/hserve.h"
 #include "http/server.h"
 #include "obs/metrics.h"
 #include "pipeline/engine.h"
@@ -102,7 +97,7 @@ static size_t budget_actions(const char *note, char *out, size_t cap) {
 
 /* Budget state for the client: what is left (after this request's
  * reservation, or its actual cost once settled) and any action taken. */
-static void budget_headers(cg_req *r, struct evkeyvalq *h) {
+static void budget_headers(cg_req *r, cg_hreq *h) {
     if (r->resv.remaining >= 0 && r->gw->budgets) {
         int64_t left = r->resv.remaining;
         /* settled: the reservation became the actual cost; a dry run breached
@@ -110,31 +105,30 @@ static void budget_headers(cg_req *r, struct evkeyvalq *h) {
         if (r->resv.n == 0 && !r->resv.dry_run)
             left += r->resv.amount - r->cost.total;
         char usd[40];
-        evhttp_add_header(h, "x-costgate-budget-remaining-usd",
-                          cg_money_fmt(left < 0 ? 0 : left, usd, sizeof usd));
+        cg_hreq_add_header(h, "x-costgate-budget-remaining-usd",
+                           cg_money_fmt(left < 0 ? 0 : left, usd, sizeof usd));
     }
     if (r->requested_model[0])
-        evhttp_add_header(h, "x-costgate-downgraded-from", r->requested_model);
+        cg_hreq_add_header(h, "x-costgate-downgraded-from", r->requested_model);
     char acts[sizeof r->note];
     if (budget_actions(r->note, acts, sizeof acts) > 0)
-        evhttp_add_header(h, "x-costgate-budget-action", acts);
+        cg_hreq_add_header(h, "x-costgate-budget-action", acts);
 }
 
 static void add_out_headers(cg_req *r, const char *content_type) {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
-    evhttp_add_header(h, "Content-Type", content_type);
+    cg_hreq *h = r->hreq;
+    cg_hreq_add_header(h, "Content-Type", content_type);
     for (int i = 0; i < r->n_fwd; i++)
-        evhttp_add_header(h, r->fwd_name[i], r->fwd_val[i]);
+        cg_hreq_add_header(h, r->fwd_name[i], r->fwd_val[i]);
     cg_engine_common_headers(r);
-    evhttp_add_header(h, "x-costgate-model", r->served_model[0] ? r->served_model : r->model);
+    cg_hreq_add_header(h, "x-costgate-model", r->served_model[0] ? r->served_model : r->model);
     if (r->tier >= 0)
-        evhttp_add_header(h, "x-costgate-tier", r->gw->cfg->tiering.tiers[r->tier].name);
-    evhttp_add_header(h, "x-costgate-cache", "miss");
+        cg_hreq_add_header(h, "x-costgate-tier", r->gw->cfg->tiering.tiers[r->tier].name);
+    cg_hreq_add_header(h, "x-costgate-cache", "miss");
     budget_headers(r, h);
 }
 
-static void on_chunk_flushed(struct evhttp_connection *evcon, void *arg) {
-    (void)evcon;
+static void on_client_drained(void *arg) {
     cg_req *r = arg;
     if (r->paused && r->call) {
         r->paused = 0;
@@ -147,22 +141,14 @@ static void send_chunk(cg_req *r, const char *p, size_t n) {
         return;
     if (!r->reply_started) {
         add_out_headers(r, "text/event-stream; charset=utf-8");
-        evhttp_add_header(evhttp_request_get_output_headers(r->hreq), "Cache-Control", "no-cache");
-        /* stream events are small writes: never let Nagle hold them back */
-        struct bufferevent *bev = r->evcon ? evhttp_connection_get_bufferevent(r->evcon) : NULL;
-        if (bev) {
-            int one = 1;
-            setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
-        evhttp_send_reply_start(r->hreq, 200, "OK");
+        cg_hreq_add_header(r->hreq, "Cache-Control", "no-cache");
+        /* accepted sockets inherit TCP_NODELAY from the listener (server.c):
+         * small stream events are never held back by Nagle */
+        cg_hreq_on_drain(r->hreq, on_client_drained, r);
+        cg_hreq_start(r->hreq, 200);
         r->reply_started = 1;
     }
-    struct evbuffer *b = evbuffer_new();
-    if (!b)
-        return;
-    evbuffer_add(b, p, n);
-    evhttp_send_reply_chunk_with_cb(r->hreq, b, on_chunk_flushed, r);
-    evbuffer_free(b);
+    cg_hreq_chunk(r->hreq, p, n);
 }
 
 static int on_sse_event(void *arg, const cg_sse_event *ev) {
@@ -182,10 +168,9 @@ static int on_sse_event(void *arg, const cg_sse_event *ev) {
 }
 
 static int client_backlogged(cg_req *r) {
-    if (r->client_gone || !r->evcon)
+    if (r->client_gone || !r->hreq)
         return 0;
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
-    return bev && evbuffer_get_length(bufferevent_get_output(bev)) > CLIENT_HIGH_WATER;
+    return cg_hreq_unsent(r->hreq) > CLIENT_HIGH_WATER;
 }
 
 static int on_up_data(void *arg, const char *p, size_t n) {
@@ -198,7 +183,7 @@ static int on_up_data(void *arg, const char *p, size_t n) {
     if (!r->up_sse)
         return cg_buf_append(&r->up_resp, p, n) == 0 ? CG_UP_CONTINUE : CG_UP_ABORT;
     if (client_backlogged(r)) {
-        r->paused = 1; /* resumed by on_chunk_flushed */
+        r->paused = 1; /* resumed by on_client_drained */
         return CG_UP_PAUSE;
     }
     int rc = cg_sse_feed(&r->sse, p, n, on_sse_event, r);
@@ -254,39 +239,11 @@ static void client_left(cg_req *r) {
     }
 }
 
-/* libevent is freeing the client connection (a write failed or timed out);
- * the request is detached from it and ours to finish. */
-static void on_client_close(struct evhttp_connection *evcon, void *arg) {
-    (void)evcon;
-    cg_req *r = arg;
-    r->evcon = NULL;
-    if (r->hup_ev)
-        event_del(r->hup_ev); /* before libevent closes (and may reuse) the fd */
-    client_left(r);
-}
-
-/* The client closed its socket (EOF or reset) while we wait on the upstream.
- * libevent stops reading a connection once its request is dispatched, so
- * without this a non-stream client that leaves is only noticed when the
- * reply fails, and a stream's only at its next chunk. As in nginx, a
- * half-close counts as leaving. */
-static void on_client_hup(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
+/* The client closed its socket (EOF, reset, or a write that failed or
+ * timed out) before its response ended. As in nginx, a half-close counts
+ * as leaving. */
+static void on_client_close(void *arg) {
     client_left((cg_req *)arg);
-}
-
-static void watch_client(cg_req *r) {
-    struct bufferevent *bev = r->evcon ? evhttp_connection_get_bufferevent(r->evcon) : NULL;
-    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-    struct event_base *base = cg_worker_base(r->w);
-    if (fd < 0 || !(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE))
-        return; /* the closecb alone still notices, later */
-    if (r->hup_ev)
-        return; /* a later attempt: still watching */
-    r->hup_ev = event_new(base, fd, EV_CLOSED, on_client_hup, r);
-    if (r->hup_ev)
-        event_add(r->hup_ev, NULL);
 }
 
 cg_stage_rc cg_stage_upstream(cg_req *r) {
@@ -314,9 +271,11 @@ cg_stage_rc cg_stage_upstream(cg_req *r) {
         cg_req_fail(r, 500, "api_error", NULL, NULL, "could not start the upstream call");
         return CG_ERROR;
     }
-    if (r->evcon) {
-        evhttp_connection_set_closecb(r->evcon, on_client_close, r);
-        watch_client(r);
+    if (r->hreq) {
+        if (cg_hreq_client_gone(r->hreq))
+            client_left(r);
+        else
+            cg_hreq_on_close(r->hreq, on_client_close, r);
     }
     return CG_AGAIN;
 }
@@ -500,15 +459,12 @@ cg_stage_rc cg_stage_settle(cg_req *r) {
 static void cost_header(cg_req *r) {
     char usd[40];
     cg_money_fmt(r->cost.total, usd, sizeof usd);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->hreq);
-    evhttp_add_header(h, "x-costgate-cost-usd", usd);
+    cg_hreq_add_header(r->hreq, "x-costgate-cost-usd", usd);
     if (r->estimated)
-        evhttp_add_header(h, "x-costgate-cost-estimated", "true");
+        cg_hreq_add_header(r->hreq, "x-costgate-cost-estimated", "true");
 }
 
 cg_stage_rc cg_stage_respond(cg_req *r) {
-    if (r->hup_ev)
-        event_del(r->hup_ev); /* the reply below may end the connection */
     if (!r->hreq)
         return CG_DONE;
     if (r->reply_started) {
@@ -526,14 +482,10 @@ cg_stage_rc cg_stage_respond(cg_req *r) {
         cg_buf_printf(&end, ": x-costgate-cost-usd=%s%s request_id=%s\n\n", usd,
                       r->estimated ? " estimated=true" : "", r->id);
         cg_buf_append(&end, r->tail.data, r->tail.len);
-        if (!r->client_gone && end.len) {
-            struct evbuffer *b = evbuffer_new();
-            evbuffer_add(b, end.data, end.len);
-            evhttp_send_reply_chunk(r->hreq, b);
-            evbuffer_free(b);
-        }
+        if (!r->client_gone && end.len)
+            cg_hreq_chunk(r->hreq, end.data, end.len);
         cg_buf_free(&end);
-        evhttp_send_reply_end(r->hreq); /* frees a detached request too */
+        cg_hreq_end(r->hreq);
         r->hreq = NULL;
         return CG_DONE;
     }
@@ -552,12 +504,8 @@ cg_stage_rc cg_stage_respond(cg_req *r) {
         cg_buf_init(&sse, r->up_resp.len * 16 + (64u << 10));
         if (cg_route_held_sse(r, &sse) == 0) {
             add_out_headers(r, "text/event-stream; charset=utf-8");
-            evhttp_add_header(evhttp_request_get_output_headers(r->hreq), "Cache-Control",
-                              "no-cache");
-            struct evbuffer *b = evbuffer_new();
-            evbuffer_add(b, sse.data, sse.len);
-            evhttp_send_reply(r->hreq, 200, NULL, b);
-            evbuffer_free(b);
+            cg_hreq_add_header(r->hreq, "Cache-Control", "no-cache");
+            cg_hreq_reply(r->hreq, 200, sse.data, sse.len);
             r->hreq = NULL;
             cg_buf_free(&sse);
             return CG_DONE;
@@ -571,10 +519,7 @@ cg_stage_rc cg_stage_respond(cg_req *r) {
     if (r->up_status >= 200 && r->up_res == CG_UP_OK) {
         add_out_headers(r, "application/json");
         cost_header(r);
-        struct evbuffer *b = evbuffer_new();
-        evbuffer_add(b, r->up_resp.data, r->up_resp.len);
-        evhttp_send_reply(r->hreq, status, NULL, b);
-        evbuffer_free(b);
+        cg_hreq_reply(r->hreq, status, r->up_resp.data, r->up_resp.len);
         r->hreq = NULL;
         return CG_DONE;
     }

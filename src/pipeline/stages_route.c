@@ -11,7 +11,6 @@
  * Every attempt is its own ledger row (request_id, attempt). An escalation
  * that budgets refuse serves the escalated answer rather than an error.
  */
-#include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -25,7 +25,6 @@
 #include "pipeline/stages_semantic.h"
 
 #include <errno.h>
-#include <event2/http.h>
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -49,6 +48,7 @@
 #include "cost/meter.h"
 #include "embed/embed.h"
 #include "http/feedback.h"
+#include "http/hserve.h"
 #include "http/server.h"
 #include "http/upstream.h"
 #include "pipeline/engine.h"
@@ -121,7 +121,7 @@ static void add_note(cg_sem_req *q, const char *fmt, const char *arg) {
 }
 
 static const char *hdr(cg_req *r, const char *name) {
-    return r->hreq ? evhttp_find_header(evhttp_request_get_input_headers(r->hreq), name) : NULL;
+    return r->hreq ? cg_hreq_header(r->hreq, name) : NULL;
 }
 
 static void post_to_worker(void *target, void (*fn)(void *), void *arg) {
@@ -572,13 +572,13 @@ void cg_stage_semantic_row(cg_req *r, cg_ledger_row *row) {
     }
 }
 
-void cg_stage_semantic_headers(cg_req *r, struct evkeyvalq *h) {
+void cg_stage_semantic_headers(cg_req *r) {
     cg_sem_req *q = r->sem;
     if (!q || !q->hit)
         return;
     char v[32];
     snprintf(v, sizeof v, "%.4f", q->similarity);
-    evhttp_add_header(h, "x-costgate-cache-similarity", v);
+    cg_hreq_add_header(r->hreq, "x-costgate-cache-similarity", v);
 }
 
 /* --- the store hook -------------------------------------------------------------- */
