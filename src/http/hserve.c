@@ -507,6 +507,7 @@ static void process(conn *c) {
         }
         if (!c->head_len || c->head_len > c->s->o.max_head) {
             c->head_parsed = 1;
+            c->head.n_fields = 0; /* nothing of this head was parsed */
             refuse(c, 431, "request head too large");
         }
     }
@@ -800,7 +801,8 @@ int cg_hreq_admin(const cg_hreq *r) {
 }
 
 const char *cg_hreq_header(const cg_hreq *r, const char *name) {
-    if (!r->head_parsed || r->bad_status)
+    /* a refused head still has the fields read before the problem */
+    if (!r->head_parsed)
         return NULL;
     return cg_hp_find(r->in, &r->head, name);
 }

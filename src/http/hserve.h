@@ -56,7 +56,8 @@ void cg_hserve_free(cg_hserve *s);
 cg_hmethod cg_hreq_method(const cg_hreq *r);
 const char *cg_hreq_uri(const cg_hreq *r);
 int cg_hreq_admin(const cg_hreq *r);
-/* A request header (any case), or NULL. */
+/* A request header (any case), or NULL. For a refused head (cg_hreq_bad),
+ * only the fields read before the problem are there. */
 const char *cg_hreq_header(const cg_hreq *r, const char *name);
 const char *cg_hreq_body(const cg_hreq *r, size_t *len);
 /* 1 when the body was over max_body and was not read; *size is its length

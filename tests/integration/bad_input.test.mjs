@@ -166,16 +166,70 @@ for (const [name, api] of [['openai', OPENAI], ['anthropic', ANTH]]) {
   });
 }
 
-test('far over the limit: libevent refuses it itself, the client still reads the 413', async () => {
-  // Past 2x max_body_bytes + 64 KiB evhttp stops reading and answers with its
-  // own (plain, not provider-shaped) 413; the client must get it, not EPIPE.
+test('far over the limit: answered 413 in the API shape without reading the body; the client reads it, no reset', async () => {
+  // The body is not read (the declared Content-Length is enough); the
+  // connection closes by lingering, so a client still sending gets the 413.
   const up0 = mock.requests.length;
   const rows0 = rowCount();
   for (const n of [300_000, 5_000_000]) {
     const body = JSON.stringify(okBody(OPENAI, { messages: [{ role: 'user', content: 'x'.repeat(n) }] }));
     const res = await fetch(gw.url + OPENAI.path, { method: 'POST', headers: { 'content-type': 'application/json', ...OPENAI.headers }, body });
     assert.equal(res.status, 413, `n=${n}`);
-    await res.text();
+    const j = await res.json();
+    assert.equal(j.error.code, 'request_too_large');
+    assert.ok(j.error.message.includes(String(Buffer.byteLength(body))), j.error.message);
+  }
+  assert.equal(mock.requests.length, up0);
+  assert.equal(rowCount(), rows0);
+});
+
+// Raw HTTP/1.1 over a socket: the whole answer, until the server closes.
+function rawExchange(port, bytes) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => { got += d; });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+    s.write(bytes);
+    setTimeout(() => s.destroy(), 5000);
+  });
+}
+
+test('chunked request body: decoded and served like any other', async () => {
+  const body = JSON.stringify(okBody(OPENAI, { messages: [{ role: 'user', content: 'chunked body' }] }));
+  const half = body.length >> 1;
+  const parts = [body.slice(0, half), body.slice(half)];
+  const chunks = parts.map((p) => `${Buffer.byteLength(p).toString(16)};ext=1\r\n${p}\r\n`).join('');
+  const got = await rawExchange(gw.port, `POST ${OPENAI.path} HTTP/1.1\r\nHost: x\r\n` +
+    `Authorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nConnection: close\r\n` +
+    `Transfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n`);
+  assert.match(got, /^HTTP\/1\.1 200 OK\r\n/, got.slice(0, 300));
+  const id = (got.match(/x-costgate-request-id: (req_\w+)/i) || [])[1];
+  assert.ok(id);
+  const rows = await waitRows(gw.ledger, `request_id='${id}'`, 1, 5000);
+  assert.equal(rows[0].status, 'ok');
+});
+
+test('malformed HTTP: refused in the API shape naming the problem, connection closed', async () => {
+  const up0 = mock.requests.length;
+  const rows0 = rowCount();
+  const cases = [
+    [`POST ${ANTH.path} HTTP/1.1\r\nanthropic-version: 2023-06-01\r\nTransfer-Encoding: gzip\r\n\r\n`, 501, /Transfer-Encoding/, ANTH],
+    [`POST ${OPENAI.path} HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}`, 400, /conflicting Content-Length/, OPENAI],
+    [`POST ${OPENAI.path} HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}`, 400, /both Content-Length and Transfer-Encoding/, OPENAI],
+  ];
+  for (const [req, status, msg, api] of cases) {
+    const got = await rawExchange(gw.port, req);
+    assert.ok(got.startsWith(`HTTP/1.1 ${status} `), got.slice(0, 200));
+    assert.match(got, /Connection: close/i);
+    const json = JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4));
+    if (api === ANTH) {
+      assert.equal(json.type, 'error');
+      assert.match(json.error.message, msg);
+    } else {
+      assert.match(json.error.message, msg);
+    }
   }
   assert.equal(mock.requests.length, up0);
   assert.equal(rowCount(), rows0);
