@@ -4,7 +4,8 @@
  * its own, so any rule set can be scored afterwards), the counts behind the
  * threshold curves, STS-B's Spearman, the static threshold choice, and the
  * order of a run: load (eval_semantic_data.c), embed or read the vectors,
- * score, choose, split QQP and run the learned verifier
+ * score, split QQP, choose the default threshold on its validation split,
+ * run the learned verifier
  * (eval_semantic_verifier.c), then the outputs (eval_semantic_report.c).
  *
  * Protocol (GPTCache's pairwise benchmark): for each pair the first text is
@@ -44,10 +45,13 @@ static const char USAGE[] =
     "rate, precision and false-hit rate without and with the second gate\n"
     "(src/cache/gate.c) on GPTCache's QQP pairs and paraphrases, Redis LangCache's\n"
     "near misses and MeanCache's follow-up queries; the effect of each gate rule;\n"
-    "a set of adversarial pairs; and the default threshold: the lowest one where\n"
-    "precision with the gate on QQP reaches the bar (when none does, the lowest\n"
-    "within one standard error of the highest precision). Pairwise protocol: the\n"
-    "first text of a pair is cached, the second is asked (docs/semantic-cache.md).\n"
+    "a set of adversarial pairs; and the default threshold, chosen on the QQP\n"
+    "validation split only: the lowest one where precision with the gate reaches\n"
+    "the bar with at least 100 hits served and stays there above it (when none\n"
+    "does, the lowest within one standard error of the highest precision); its\n"
+    "precision on the held-out test split is reported with a 95%% Wilson interval.\n"
+    "Pairwise protocol: the first text of a pair is cached, the second is asked\n"
+    "(docs/semantic-cache.md).\n"
     "\n"
     "  --data DIR         data folder (default $CG_SHARED_DIR/data, then ../shared/data)\n"
     "  -m, --model PATH   embedder model (default var/models/use-lite.bin, looked up in\n"
@@ -524,12 +528,29 @@ static int score_all(run *R) {
     return 0;
 }
 
-/* The default threshold: the lowest where QQP precision with the gate
- * reaches the bar. When none does, the precision curve's plateau: the
- * lowest threshold whose precision is within one binomial standard error
- * of the highest precision on the curve (points with fewer than 30 hits are
- * too noisy to count as the highest). */
+/* The default threshold, chosen on the QQP validation split only (the
+ * test split is reported, never used to choose): the lowest threshold
+ * where validation precision with the gate reaches the bar with at least
+ * MIN_VAL_HITS served, and stays at or above it at every higher threshold
+ * that serves at least MIN_HITS (so that one lucky point is not the
+ * choice). When none does, the precision curve's plateau: the lowest
+ * threshold whose validation precision is within one binomial standard
+ * error of the highest (points with fewer than MIN_HITS hits are too noisy
+ * to count as the highest). */
 #define MIN_HITS 30
+#define MIN_VAL_HITS 100
+
+void es_wilson(size_t k, size_t n, double *lo, double *hi) {
+    const double z = 1.959964;
+    if (n == 0) {
+        *lo = *hi = NAN;
+        return;
+    }
+    double p = (double)k / (double)n, nn = (double)n, d = 1 + z * z / nn;
+    double c = p + z * z / (2 * nn), r = z * sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn));
+    *lo = (c - r) / d;
+    *hi = (c + r) / d;
+}
 
 static void choose(run *R) {
     const pairset *q = &R->s[S_QQP];
@@ -539,18 +560,28 @@ static void choose(run *R) {
     R->best_k = T_MAX;
     R->best_se = 0;
     double prec[NT];
+    size_t served[NT];
     for (int k = T_MIN; k <= T_MAX; k++) {
-        counts c = es_count_at(q, es_thr(k), 1, R->o.rules);
+        counts c = es_count_split(q, ES_VAL, es_thr(k), R->o.rules);
         size_t n = c.hp + c.hn;
         double p = es_ratio(c.hp, n);
         prec[k - T_MIN] = n ? p : -1;
-        if (n && p >= R->o.bar && R->chosen < 0)
-            R->chosen = k;
+        served[k - T_MIN] = n;
         if (n >= MIN_HITS && p > R->best_p) {
             R->best_p = p;
             R->best_k = k;
             R->best_se = sqrt(p * (1 - p) / (double)n);
         }
+    }
+    for (int k = T_MIN; k <= T_MAX && R->chosen < 0; k++) {
+        if (served[k - T_MIN] < MIN_VAL_HITS || prec[k - T_MIN] < R->o.bar)
+            continue;
+        int holds = 1;
+        for (int j = k + 1; j <= T_MAX && holds; j++)
+            if (served[j - T_MIN] >= MIN_HITS && prec[j - T_MIN] < R->o.bar)
+                holds = 0;
+        if (holds)
+            R->chosen = k;
     }
     if (R->chosen >= 0)
         return;
@@ -621,11 +652,15 @@ int cg_eval_semantic_main(int argc, char **argv) {
         fprintf(stderr, "eval semantic: out of memory\n");
         goto out;
     }
-    choose(&R);
     {
         char qqp[PATH_MAX + 64];
         snprintf(qqp, sizeof qqp, "%s/gptcache/similiar_qqp_full.json", R.o.data);
-        if (es_qqp_split(&R, qqp, err, sizeof err) != 0 || es_verifier_run(&R, err, sizeof err)) {
+        if (es_qqp_split(&R, qqp, err, sizeof err) != 0) {
+            fprintf(stderr, "eval semantic: %s\n", err);
+            goto out;
+        }
+        choose(&R); /* on the validation split */
+        if (es_verifier_run(&R, err, sizeof err)) {
             fprintf(stderr, "eval semantic: %s\n", err);
             goto out;
         }

@@ -154,6 +154,8 @@ counts es_count_at(const pairset *s, double t, int gated, unsigned rules);
 double es_ratio(size_t a, size_t b);
 double es_thr(int k);
 const char *es_rule_list(unsigned rules, char *buf, size_t cap);
+/* The 95% Wilson score interval of k successes in n (NAN when n is 0). */
+void es_wilson(size_t k, size_t n, double *lo, double *hi);
 
 /* eval_semantic_verifier.c */
 /* Assigns each QQP pair its split (path: the QQP file, read whole for the

@@ -164,15 +164,29 @@ static void print_summary(FILE *f, const run *R) {
     counts dg = es_count_at(&R->s[S_MC_DUP], t, 1, R->o.rules);
     if (R->fallback)
         fprintf(f,
-                "\nDefault threshold: %.2f. No threshold in 0.70-0.99 reaches QQP precision %.2f\n"
-                "with the gate: the highest is %.3f at %.2f (standard error %.3f); %.2f is the\n"
-                "lowest threshold within one standard error of it.\n",
+                "\nDefault threshold: %.2f. No threshold in 0.70-0.99 reaches QQP validation\n"
+                "precision %.2f with the gate (and 100 hits): the highest is %.3f at %.2f\n"
+                "(standard error %.3f); %.2f is the lowest threshold within one standard error.\n",
                 t, R->o.bar, R->best_p, es_thr(R->best_k), R->best_se, t);
     else
         fprintf(f,
-                "\nDefault threshold: %.2f, the lowest where QQP precision with the gate reaches "
-                "%.2f.\n",
+                "\nDefault threshold: %.2f, the lowest where QQP validation precision with the "
+                "gate\nreaches %.2f (at least 100 hits) and stays there at every higher "
+                "threshold.\n",
                 t, R->o.bar);
+    for (int sp = ES_VAL; sp <= ES_TEST; sp++) {
+        counts c = es_count_split(q, sp, t, R->o.rules);
+        size_t npos = 0, n = c.hp + c.hn;
+        for (size_t i = 0; i < q->n; i++)
+            npos += q->p[i].split == sp && q->p[i].label;
+        double lo, hi;
+        es_wilson(c.hp, n, &lo, &hi);
+        fprintf(f,
+                "  QQP %-10s gate: precision %.3f (95%% Wilson %.3f-%.3f), %zu served (%zu + "
+                "%zu), hit rate %.1f%% of %zu duplicates\n",
+                sp == ES_VAL ? "validation" : "test", es_ratio(c.hp, n), lo, hi, n, c.hp, c.hn,
+                100 * es_ratio(c.hp, npos), npos);
+    }
     fprintf(f,
             "  QQP        gate: hit rate %.1f%%, precision %.3f, false-hit rate %.2f%%"
             "   (no gate: %.1f%%, %.3f, %.2f%%)\n",
@@ -500,10 +514,26 @@ static int md_block(const run *R, cg_buf *b) {
                             es_thr(R->chosen));
     else
         rc |= cg_buf_printf(b,
-                            "\nDefault threshold **%.2f**: the lowest where QQP precision with the "
-                            "gate reaches %.2f. MeanCache follow-ups are multi-turn requests, "
+                            "\nDefault threshold **%.2f**: the lowest where QQP validation "
+                            "precision with the gate reaches %.2f (at least 100 hits) and stays "
+                            "there above it. MeanCache follow-ups are multi-turn requests, "
                             "which the semantic cache does not look up: served false hits 0.\n",
                             es_thr(R->chosen), R->o.bar);
+    for (int sp = ES_VAL; sp <= ES_TEST; sp++) {
+        const pairset *q = &R->s[S_QQP];
+        counts c = es_count_split(q, sp, es_thr(R->chosen), R->o.rules);
+        size_t npos = 0, n = c.hp + c.hn;
+        for (size_t i = 0; i < q->n; i++)
+            npos += q->p[i].split == sp && q->p[i].label;
+        double lo, hi;
+        es_wilson(c.hp, n, &lo, &hi);
+        rc |= cg_buf_printf(b,
+                            "%s QQP %s split at %.2f with the gate: precision %.3f (95%% Wilson "
+                            "%.3f-%.3f), %zu served, hit rate %.1f%% of %zu duplicates.\n",
+                            sp == ES_VAL ? "\n-" : "-",
+                            sp == ES_VAL ? "validation" : "test (held out)", es_thr(R->chosen),
+                            es_ratio(c.hp, n), lo, hi, n, 100 * es_ratio(c.hp, npos), npos);
+    }
     rc |= es_verifier_md(R, b);
     rc |= cg_buf_printf(b, "%s", MD_END);
     return rc ? -1 : 0;

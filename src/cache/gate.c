@@ -1,6 +1,8 @@
 /* gate: the semantic cache's second gate (see gate.h).
  *
- * Owns: the rule-by-rule comparison of two texts' features, the verdict
+ * Owns: the rule-by-rule comparison of two texts' features (numbers,
+ * negation, quotes, names, direction, question words, time, units, code,
+ * order, content words, swapped roles, deixis), the verdict
  * and its audit detail, the per-rule outcome mask, and the rule names and
  * their parser. The features themselves come from gate_extract.c (over the
  * normalised text of gate_text.c, with the word lists of gate_words.c);
@@ -358,6 +360,104 @@ static int check_order(const feat *a, const feat *b, cg_gate_result *out) {
     return 0;
 }
 
+/* Bytes of span at of f to print, at most max, cut at a UTF-8 boundary. */
+static size_t cut_len(const feat *f, span at, size_t max) {
+    size_t m = at.len > max ? max : at.len;
+    while (m < at.len && m > 0 && ((unsigned char)f->norm[at.off + m] & 0xC0u) == 0x80u)
+        m--;
+    return m;
+}
+
+/* Index of the first content word of f that o lacks, or -1. */
+static int missing_lex(const feat *f, const feat *o) {
+    for (int k = 0; k < f->nlex; k++) {
+        int found = 0;
+        for (int j = 0; j < o->nlex && !found; j++)
+            found = o->lex[j] == f->lex[k];
+        if (!found)
+            return k;
+    }
+    return -1;
+}
+
+static int check_words(const feat *a, const feat *b, cg_gate_result *out) {
+    if (a->lex_over || b->lex_over) {
+        if (out) {
+            size_t o = 0;
+            puts_(out->detail, sizeof out->detail, &o, "words: too many to compare");
+        }
+        return 1;
+    }
+    int ma = missing_lex(a, b);
+    if (ma >= 0) {
+        detail_only(out, "word", a, a->lex_at[ma], 1);
+        return 1;
+    }
+    int mb = missing_lex(b, a);
+    if (mb >= 0) {
+        detail_only(out, "word", b, b->lex_at[mb], 0);
+        return 1;
+    }
+    return 0;
+}
+
+/* The ids (a bit each) of f's relation words strictly between word
+ * indexes lo and hi. */
+static uint32_t rel_between(const feat *f, int lo, int hi) {
+    uint32_t m = 0;
+    for (int k = 0; k < f->nrel; k++)
+        if (f->rel_pos[k] > lo && f->rel_pos[k] < hi)
+            m |= UINT32_C(1) << (f->rel_id[k] & 31u);
+    return m;
+}
+
+/* Two content words both texts share, x before y in a and y before x in b,
+ * with the same relation word strictly between them in each text: "x of y"
+ * and "y of x". */
+static int check_swap(const feat *a, const feat *b, cg_gate_result *out) {
+    int16_t pb[MAX_LEX]; /* index in b of a's content word k, or -1 */
+    for (int k = 0; k < a->nlex; k++) {
+        pb[k] = -1;
+        for (int j = 0; j < b->nlex && pb[k] < 0; j++)
+            if (b->lex[j] == a->lex[k])
+                pb[k] = (int16_t)j;
+    }
+    for (int x = 0; x < a->nlex; x++) {
+        if (pb[x] < 0)
+            continue;
+        for (int y = x + 1; y < a->nlex; y++) {
+            if (pb[y] < 0 || b->lex_pos[pb[y]] > b->lex_pos[pb[x]])
+                continue; /* not shared, or the same order in both */
+            uint32_t rel_a = rel_between(a, a->lex_pos[x], a->lex_pos[y]);
+            if (rel_a && (rel_a & rel_between(b, b->lex_pos[pb[y]], b->lex_pos[pb[x]]))) {
+                if (out) {
+                    size_t o = 0;
+                    char *d = out->detail;
+                    size_t cap = sizeof out->detail;
+                    const span sx = a->lex_at[x], sy = a->lex_at[y];
+                    puts_(d, cap, &o, "swap: \"");
+                    put(d, cap, &o, a->norm + sx.off, cut_len(a, sx, 30));
+                    puts_(d, cap, &o, "\" and \"");
+                    put(d, cap, &o, a->norm + sy.off, cut_len(a, sy, 30));
+                    puts_(d, cap, &o, "\" in reversed roles");
+                }
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int check_deixis(const feat *a, const feat *b, cg_gate_result *out) {
+    if (!a->deixis && !b->deixis)
+        return 0;
+    if (a->deixis)
+        detail_only(out, "points outside the text:", a, a->deix_at, 1);
+    else
+        detail_only(out, "points outside the text:", b, b->deix_at, 0);
+    return 1;
+}
+
 /* The verdict on two extracted texts under `rules` (reads a and b only). */
 static cg_gate_reason judge(feat *a, feat *b, unsigned rules, cg_gate_result *out) {
     cg_gate_reason r = CG_GATE_PASS;
@@ -398,6 +498,12 @@ static cg_gate_reason judge(feat *a, feat *b, unsigned rules, cg_gate_result *ou
         r = CG_GATE_CODE;
     } else if (ON(CG_GATE_ORDER) && check_order(a, b, out)) {
         r = CG_GATE_ORDER;
+    } else if (ON(CG_GATE_WORDS) && check_words(a, b, out)) {
+        r = CG_GATE_WORDS;
+    } else if (ON(CG_GATE_SWAP) && check_swap(a, b, out)) {
+        r = CG_GATE_SWAP;
+    } else if (ON(CG_GATE_DEIXIS) && check_deixis(a, b, out)) {
+        r = CG_GATE_DEIXIS;
     }
 #undef ON
     if (out)
@@ -428,8 +534,8 @@ cg_gate_reason cg_gate_check_all(const char *asked, size_t asked_len, const char
 }
 
 static const char *const REASON_NAMES[CG_GATE_N] = {
-    "pass",      "length", "numbers", "negation", "quotes", "entities",
-    "direction", "qword",  "time",    "units",    "code",   "order",
+    "pass", "length", "numbers", "negation", "quotes", "entities", "direction", "qword",
+    "time", "units",  "code",    "order",    "words",  "swap",     "deixis",
 };
 
 const char *cg_gate_reason_name(cg_gate_reason r) {

@@ -68,6 +68,22 @@ typedef enum {
      * in the other (MARKER: to, into, from, than, ->, =>, →):
      * "Celsius to Fahrenheit" vs "Fahrenheit to Celsius" */
     CG_GATE_ORDER,
+    /* a content word of one text (not a function word, number or negation;
+     * plural and possessive endings dropped, "exercises" = "exercise") is
+     * missing from the other: "restaurants in downtown Vancouver" vs
+     * "restaurants in Vancouver" */
+    CG_GATE_WORDS,
+    /* two shared content words in the opposite order with the same relation
+     * word (of, than, to, from, in, for, with, after, is, ...) between them
+     * in both texts: "life after death" vs "death after life", "data
+     * science graduates apply for psychology" vs "psychology graduates apply
+     * for data science" */
+    CG_GATE_SWAP,
+    /* either text points at something it does not contain: this, these,
+     * those (not of a time period: "this week") or "the following", with no
+     * colon, new line, quote or code after it: "What is the output of this
+     * program?" */
+    CG_GATE_DEIXIS,
     CG_GATE_N
 } cg_gate_reason;
 
@@ -76,7 +92,9 @@ typedef enum {
 /* The rules on by default: every rule but qword, which rejected more
  * duplicates than non-duplicates on QQP. Each of the others raised
  * precision on QQP or LangCache at a small cost in hit rate, except length,
- * a guard the evaluation texts never reach (docs/semantic-cache.md). */
+ * a guard the evaluation texts never reach; words, swap and deixis trade
+ * hit rate for precision at the top of the similarity scale, where the
+ * default threshold is (docs/semantic-cache.md). */
 #define CG_GATE_DEFAULT_RULES (CG_GATE_ALL_RULES & ~CG_GATE_RULE(CG_GATE_QWORD))
 
 /* Variants, for the evaluation only (bits above the rules). */
@@ -109,8 +127,8 @@ cg_gate_reason cg_gate_check_all(const char *asked, size_t asked_len, const char
                                  unsigned *fails);
 
 /* "pass", "length", "numbers", "negation", "quotes", "entities",
- * "direction", "qword", "time", "units", "code", "order"; "?" out of
- * range. */
+ * "direction", "qword", "time", "units", "code", "order", "words", "swap",
+ * "deixis"; "?" out of range. */
 const char *cg_gate_reason_name(cg_gate_reason r);
 
 /* Parses a comma list of rule names, or "default", "all", "none", into a

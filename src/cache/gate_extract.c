@@ -4,7 +4,10 @@
  * numbers (digit runs and number words), negation (English words and
  * Korean syllables), capitalised names, direction poles, question words,
  * time references, units and currency symbols, quoted strings, code
- * tokens, and the content words and direction markers of the order rule.
+ * tokens, the content words and direction markers of the order rule, the
+ * light-stemmed content words and relation words of the words and swap
+ * rules, and deictic words (this, these, those, the following) that point
+ * outside the text.
  *
  * Korean negation, by syllable so that common words are not caught by a
  * substring (안녕 hello, 안전 safety, 제안 proposal, 주말 weekend, 가지마다
@@ -202,6 +205,95 @@ static int word_is(const char *s, span w, const char *lit) {
     return w.len == n && memcmp(s + w.off, lit, n) == 0;
 }
 
+/* Words written in capitals (two or more ASCII letters, every one upper
+ * case: US, IT) are names, never function words. */
+static int all_caps(const feat *f, size_t ws, size_t wl) {
+    size_t letters = 0;
+    for (size_t k = ws; k < ws + wl; k++) {
+        if (!is_lower(f->norm[k]))
+            continue;
+        if (!is_cap(f, k))
+            return 0;
+        letters++;
+    }
+    return letters >= 2;
+}
+
+/* The function-word class (FW_ bits) of a contraction's first part: i'm,
+ * you're, we've, they'll, i'd. 0 for anything else. */
+static unsigned contraction_class(const char *w, size_t dl) {
+    const char *ap = memchr(w, '\'', dl);
+    if (!ap || ap == w)
+        return 0;
+    size_t head = (size_t)(ap - w), tail = dl - head - 1;
+    const char *t = ap + 1;
+    if (!((tail == 1 && (t[0] == 'm' || t[0] == 'd')) ||
+          (tail == 2 &&
+           (memcmp(t, "re", 2) == 0 || memcmp(t, "ve", 2) == 0 || memcmp(t, "ll", 2) == 0))))
+        return 0;
+    int hits[DICT_HITS];
+    unsigned fw = 0;
+    int nh = gate_dict_lookup(w, head, hits);
+    for (int q = 0; q < nh; q++)
+        if (gate_dict[hits[q]].kind == K_FUNC)
+            fw |= gate_dict[hits[q]].val;
+    return fw;
+}
+
+/* Hash of a content word's light stem: apostrophes dropped, then a plural
+ * ending (-ies to -y; -ches -shes -sses -xes to -ch -sh -ss -x; -s, but not
+ * -ss -us -is) removed. */
+static uint64_t lex_hash(const char *w, size_t dl) {
+    char b[WORD_MAX * 4];
+    size_t n = 0;
+    if (dl > sizeof b - 1)
+        return gate_fnv(w, dl);
+    for (size_t k = 0; k < dl; k++)
+        if (w[k] != '\'')
+            b[n++] = w[k];
+    if (n > 4 && memcmp(b + n - 3, "ies", 3) == 0) {
+        n -= 2;
+        b[n - 1] = 'y';
+    } else if (n > 4 && (memcmp(b + n - 4, "ches", 4) == 0 || memcmp(b + n - 4, "shes", 4) == 0 ||
+                         memcmp(b + n - 4, "sses", 4) == 0 || memcmp(b + n - 3, "xes", 3) == 0)) {
+        n -= 2;
+    } else if (n > 3 && b[n - 1] == 's' && b[n - 2] != 's' && b[n - 2] != 'u' && b[n - 2] != 'i') {
+        n -= 1;
+    }
+    return gate_fnv(b, n);
+}
+
+/* Adds a content word to the words and swap rules' list (first occurrence
+ * only). */
+static void add_lex(feat *f, const char *w, size_t dl, size_t ws, size_t wl, int word_no) {
+    uint64_t h = lex_hash(w, dl);
+    for (int k = 0; k < f->nlex; k++)
+        if (f->lex[k] == h)
+            return;
+    if (f->nlex >= MAX_LEX) {
+        f->lex_over = 1;
+        return;
+    }
+    int k = f->nlex++;
+    f->lex[k] = h;
+    f->lex_pos[k] = (uint16_t)word_no;
+    f->lex_at[k].off = (uint16_t)ws;
+    f->lex_at[k].len = (uint16_t)wl;
+}
+
+/* A word after this/these/those that makes it a time expression (this
+ * week, this morning), not a pointer at something outside the text. */
+static int deixis_time(const char *w, size_t dl, int period) {
+    static const char *const T[] = {"time",      "times",  "day",  "morning", "evening",
+                                    "afternoon", "spring", "fall", "autumn"};
+    if (period)
+        return 1;
+    for (size_t k = 0; k < sizeof T / sizeof T[0]; k++)
+        if (strlen(T[k]) == dl && memcmp(T[k], w, dl) == 0)
+            return 1;
+    return 0;
+}
+
 /* Words: negation, number words, dictionary classes, names, Korean. */
 static void scan_words(feat *f) {
     const char *s = f->norm;
@@ -215,6 +307,9 @@ static void scan_words(feat *f) {
     int prev_ji = 0;               /* previous word ended in -지 */
     span w1 = {0, 0}, w2 = {0, 0}; /* the previous two words */
     int word_no = 0;
+    int deix_pending = 0; /* this/these/those just before */
+    span deix_w = {0, 0}; /* that word */
+    size_t deix_end = 0;  /* end of the last deictic word; 0: none */
     size_t i = 0;
     while (i < n) {
         size_t l;
@@ -275,6 +370,8 @@ static void scan_words(feat *f) {
         int rel_here = 0;
         int is_tens = -1;
         int stop = dl < 3, mark = 0;
+        unsigned fw = 0; /* K_FUNC bits */
+        int deix = 0, period = 0, numword = 0;
         int hits[DICT_HITS];
         if (us > 0 && us < dl) {
             int nh = gate_dict_lookup(w + us, dl - us, hits);
@@ -297,8 +394,15 @@ static void scan_words(feat *f) {
                 case K_NEG:
                     neg = 1;
                     break;
+                case K_FUNC:
+                    fw |= d->val;
+                    break;
+                case K_DEIX:
+                    deix = 1;
+                    break;
                 case K_NUM:
                 case K_NUM_SOFT:
+                    numword = 1;
                     if (tens_idx >= 0 && d->val >= 1 && d->val <= 9 && ws == tens_end + 1 &&
                         (s[tens_end] == '-' || s[tens_end] == ' ')) {
                         /* twenty-five */
@@ -311,6 +415,7 @@ static void scan_words(feat *f) {
                     }
                     break;
                 case K_TENS:
+                    numword = 1;
                     is_tens = f->nnum < MAX_NUMS ? f->nnum : -1;
                     tens_val = d->val;
                     add_num_value(f, d->val, ws, wl, 0);
@@ -328,6 +433,7 @@ static void scan_words(feat *f) {
                     rel_here = d->val;
                     break;
                 case K_PERIOD:
+                    period = 1;
                     if (rel && rel_age <= 2)
                         f->tclass |= (unsigned)rel;
                     break;
@@ -335,6 +441,7 @@ static void scan_words(feat *f) {
                     f->tclass |= T_PAST_PERIOD;
                     break;
                 case K_MONTH:
+                    period = 1;
                     f->months |= 1u << d->val;
                     break;
                 case K_MARCH:
@@ -342,6 +449,7 @@ static void scan_words(feat *f) {
                         f->months |= 1u << d->val;
                     break;
                 case K_WDAY:
+                    period = 1;
                     f->wdays |= 1u << d->val;
                     break;
                 case K_UNIT:
@@ -382,6 +490,39 @@ static void scan_words(feat *f) {
         tens_end = we;
         prev_ji = hangul && ncp >= 2 && ncp < WORD_MAX && cps[ncp - 1] == 0xC9C0 &&
                   is_hangul(cps[ncp - 2]);
+        /* words and swap rules: content words, relation words */
+        if (all_caps(f, ws, dl))
+            fw = 0;
+        else
+            fw |= contraction_class(w, dl);
+        if ((fw & FW_REL) && f->nrel < MAX_RELW) {
+            f->rel_pos[f->nrel] = (uint16_t)word_no;
+            f->rel_id[f->nrel++] = (uint8_t)(fw >> 2);
+        }
+        {
+            int has_digit = 0;
+            for (size_t k = 0; k < dl && !has_digit; k++)
+                has_digit = is_digit(w[k]);
+            /* numbers and negation have rules of their own */
+            if (!(fw & FW_FUNC) && !neg && !numword && !has_digit)
+                add_lex(f, w, dl, ws, wl, word_no);
+        }
+        /* deixis rule: "this X" unless X is a time period; "the following" */
+        if (deix_pending && !deixis_time(w, dl, period)) {
+            deix_end = (size_t)deix_w.off + deix_w.len;
+            f->deix_at = deix_w;
+        }
+        deix_pending = 0;
+        if (deix) {
+            deix_pending = 1;
+            deix_w.off = (uint16_t)ws;
+            deix_w.len = (uint16_t)wl;
+        }
+        if (dl == 9 && memcmp(w, "following", 9) == 0 && word_is(s, w1, "the")) {
+            deix_end = we;
+            f->deix_at.off = w1.off;
+            f->deix_at.len = (uint16_t)(we - w1.off);
+        }
         if (mark && f->nmark < MAX_MARKS)
             f->mark_than[f->nmark] = (uint8_t)(mark - 1), f->mark[f->nmark++] = 2 * word_no;
         else if (!stop && f->ncw < MAX_CONTENT) {
@@ -400,6 +541,19 @@ static void scan_words(feat *f) {
         w1.len = (uint16_t)wl;
         initial = 0;
         i = we;
+    }
+    if (deix_pending) { /* "What is this?" */
+        deix_end = (size_t)deix_w.off + deix_w.len;
+        f->deix_at = deix_w;
+    }
+    /* a pointer at something outside the text: nothing after the last
+     * deictic word introduces what it points at (a colon, a new line, a
+     * quote or code) */
+    if (deix_end) {
+        f->deixis = 1;
+        for (size_t k = deix_end; k < n && f->deixis; k++)
+            if (s[k] == ':' || s[k] == '\n' || s[k] == '"' || s[k] == '`')
+                f->deixis = 0;
     }
 }
 
@@ -550,6 +704,9 @@ void gate_extract(feat *f, const char *text, size_t len) {
     f->qw = f->tclass = f->months = f->wdays = 0;
     f->units = 0;
     f->ncw = f->nmark = 0;
+    f->nlex = f->lex_over = f->nrel = 0;
+    f->deixis = 0;
+    f->deix_at.off = f->deix_at.len = 0;
     gate_normalise(f, text ? text : "", text ? len : 0);
     scan_words(f);
     scan_numbers(f);

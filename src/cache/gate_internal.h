@@ -23,6 +23,10 @@
 /* order rule: at most this far apart (2 per word; see mark_between) */
 #define ORDER_SPAN 6
 #define WORD_MAX 48
+/* words and swap rules: distinct content words kept per text (more: the
+ * words rule cannot compare the texts and refuses) */
+#define MAX_LEX 256
+#define MAX_RELW 128 /* relation words kept per text (swap rule) */
 
 typedef struct {
     uint16_t off, len;
@@ -66,6 +70,20 @@ typedef struct {
     int mark[MAX_MARKS];
     uint8_t mark_than[MAX_MARKS]; /* the marker is "than" */
     int nmark;
+    /* words and swap rules: distinct content words (light stem's hash,
+     * word index of the first occurrence, its span for the detail) */
+    uint64_t lex[MAX_LEX];
+    uint16_t lex_pos[MAX_LEX];
+    span lex_at[MAX_LEX];
+    int nlex, lex_over;
+    /* swap rule: relation words (word index, id) in text order */
+    uint16_t rel_pos[MAX_RELW];
+    uint8_t rel_id[MAX_RELW];
+    int nrel;
+    /* deixis rule: this/these/those (not of a time period) or "the
+     * following", with nothing after it that could be what it points at */
+    int deixis;
+    span deix_at;
 } feat;
 
 /* ------------------------------------------------------------------ */
@@ -174,6 +192,12 @@ enum {
 };
 
 enum { K_STOP = 100, K_MARK };
+
+/* words rule: K_FUNC val bits. A function word (not compared), a relation
+ * word of the swap rule (of, than, to, from, in, after, is, ...), whose id
+ * is val >> 2 (at most 31). */
+enum { K_FUNC = 110, K_DEIX };
+enum { FW_FUNC = 1, FW_REL = 2 };
 
 #define DICT_HITS 8 /* most entries one word has */
 

@@ -293,7 +293,7 @@ void cg_verifier_features(float cosine, const float *u, const float *w, const ch
     for (int k = 0; k < a.n && same; k++)
         same = a.w[k] == b.w[k];
     x[CG_VF_SAME_WORDS] = same ? 1.0f : 0.0f;
-    for (int r = 1; r < CG_GATE_N; r++)
+    for (int r = 1; r <= CG_VF_GATE_RULES; r++)
         x[CG_VF_GATE_FIRST + r - 1] = (gate_fails & CG_GATE_RULE(r)) ? 1.0f : 0.0f;
     float *ad = x + CG_VF_N, *pr = ad + CG_VERIFIER_DIM;
     for (int k = 0; k < CG_VERIFIER_DIM; k++) {

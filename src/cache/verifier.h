@@ -53,6 +53,11 @@
 
 /* The hand features, in input order (values roughly in [0, 1]). Every one
  * is symmetric: swapping the two texts gives the same vector. */
+/* The gate rules the verifier sees as inputs: length .. order (the rules the
+ * shipped model was trained with; words, swap and deixis, added later, are
+ * not inputs, so the model and its feature hash stay valid). */
+#define CG_VF_GATE_RULES ((int)CG_GATE_ORDER)
+
 typedef enum {
     CG_VF_COS,         /* cosine of the two embeddings */
     CG_VF_COS_H85,     /* max(0, cosine - 0.85): a piecewise-linear cosine */
@@ -73,8 +78,8 @@ typedef enum {
     CG_VF_FIRST_SAME,  /* 1: the first words are equal */
     CG_VF_QWORD_SAME,  /* 1: the same question words (what how why when where who which) */
     CG_VF_SAME_WORDS,  /* 1: the same word sequence (case, punctuation ignored) */
-    CG_VF_GATE_FIRST,  /* 11 inputs: gate rule r (1..CG_GATE_N-1) fails on its own */
-    CG_VF_N = CG_VF_GATE_FIRST + CG_GATE_N - 1
+    CG_VF_GATE_FIRST,  /* 11 inputs: gate rule r (1..CG_VF_GATE_RULES) fails on its own */
+    CG_VF_N = CG_VF_GATE_FIRST + CG_VF_GATE_RULES
 } cg_verifier_feature;
 
 /* Inputs: the hand features, |u - v| (512), then u * v (512). */
@@ -133,7 +138,7 @@ float cg_verifier_score(const cg_verifier *v, float cosine, const float *u, cons
  * CG_SEMANTIC_FLOOR_NO_VERIFIER (the static threshold's default). */
 #define CG_SEMANTIC_DEFAULT_FLOOR 0.79f
 #define CG_SEMANTIC_DEFAULT_VERIFIER_THRESHOLD 0.98f
-#define CG_SEMANTIC_FLOOR_NO_VERIFIER 0.98f
+#define CG_SEMANTIC_FLOOR_NO_VERIFIER 0.97f
 
 typedef struct cg_semantic_policy {
     float floor; /* similarity floor from config */

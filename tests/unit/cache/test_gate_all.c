@@ -21,6 +21,8 @@
 
 static const char *const PAIRS[][2] = {
     {"How do I convert 10 USD to EUR?", "How do I convert 100 USD to EUR?"},
+    {"What kind of spider is this?", "What kind of spider is it?"},
+    {"Do you believe there is life after death?", "Do you believe there is death after life?"},
     {"Is it safe to drink coffee while pregnant?",
      "Is it not safe to drink coffee while pregnant?"},
     {"What does 'carpe diem' mean?", "What does 'memento mori' mean?"},

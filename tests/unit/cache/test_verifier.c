@@ -671,8 +671,9 @@ static void test_concurrent(void **state) {
     cg_verifier *v = cg_verifier_parse(b, len, err, sizeof err);
     assert_non_null(v);
     static sample s;
+    /* a pair the gate passes, so that every call reaches the verifier */
     sample_init(&s, "What is the best Christmas gift you've ever given?",
-                "What is the best Christmas gift you've ever received?", 0.93f);
+                "What's the best Christmas gift you have ever given?", 0.93f);
     cg_semantic_policy p = {
         .floor = 0.8f, .verifier_threshold = 0.3f, .gate_rules = CG_GATE_DEFAULT_RULES};
     job j[4];
