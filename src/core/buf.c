@@ -157,3 +157,13 @@ int cg_buf_read_file(cg_buf *b, const char *path) {
     fclose(f);
     return rc;
 }
+
+size_t cg_strlcpy(char *dst, const char *src, size_t cap) {
+    if (cap == 0)
+        return 0;
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}

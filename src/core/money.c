@@ -42,10 +42,27 @@ int cg_money_parse_usd(const char *s, int64_t *nano_out) {
 }
 
 char *cg_money_fmt(int64_t nano, char *buf, size_t len) {
+    /* "[-]whole.nnnnnnnnn" by hand: it runs for every response header */
     uint64_t a = nano < 0 ? (uint64_t)(-(nano + 1)) + 1 : (uint64_t)nano;
-    snprintf(buf, len, "%s%llu.%09llu", nano < 0 ? "-" : "",
-             (unsigned long long)(a / (uint64_t)CG_NANO_PER_USD),
-             (unsigned long long)(a % (uint64_t)CG_NANO_PER_USD));
+    char t[32];
+    char *e = t + sizeof t, *p = e;
+    uint64_t frac = a % (uint64_t)CG_NANO_PER_USD, whole = a / (uint64_t)CG_NANO_PER_USD;
+    for (int i = 0; i < 9; i++, frac /= 10)
+        *--p = (char)('0' + frac % 10);
+    *--p = '.';
+    do {
+        *--p = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    if (nano < 0)
+        *--p = '-';
+    size_t n = (size_t)(e - p);
+    if (len == 0)
+        return buf;
+    if (n > len - 1)
+        n = len - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
     return buf;
 }
 

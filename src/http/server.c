@@ -130,8 +130,13 @@ void cg_worker_new_id(cg_worker *w, char out[48]) {
      * workers and restarts */
     uint64_t ms = (uint64_t)cg_wall_ms();
     uint64_t rnd = (rng_next(w) ^ ++w->counter) & 0xffffffffffffull;
-    snprintf(out, 48, "req_%012llx%012llx", (unsigned long long)(ms & 0xffffffffffffull),
-             (unsigned long long)rnd);
+    static const char hx[] = "0123456789abcdef";
+    uint64_t v[2] = {ms & 0xffffffffffffull, rnd};
+    memcpy(out, "req_", 4);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 12; i++)
+            out[4 + k * 12 + i] = hx[(v[k] >> (44 - 4 * i)) & 15];
+    out[28] = '\0';
 }
 
 static void maybe_exit(cg_worker *w) {

@@ -480,7 +480,7 @@ static void finish(cg_up_call *c, cg_up_result res, const char *detail, int reus
     cg_up_callbacks cb = c->cb;
     void *arg = c->arg;
     char d[DETAIL_MAX];
-    snprintf(d, sizeof d, "%s", detail ? detail : "");
+    cg_strlcpy(d, detail, sizeof d);
     call_free(c);
     if (cb.on_done)
         cb.on_done(arg, res, d);

@@ -91,9 +91,9 @@ cg_stage_rc cg_stage_identify(cg_req *r) {
                     "invalid_api_key", NULL, "Invalid gateway API key.");
         return CG_ERROR;
     }
-    snprintf(r->tenant, sizeof r->tenant, "%s", r->key->tenant);
-    snprintf(r->user, sizeof r->user, "%s", r->key->user);
-    snprintf(r->segment, sizeof r->segment, "%s", r->key->segment);
+    cg_strlcpy(r->tenant, r->key->tenant, sizeof r->tenant);
+    cg_strlcpy(r->user, r->key->user, sizeof r->user);
+    cg_strlcpy(r->segment, r->key->segment, sizeof r->segment);
     if (r->key->allow_attribution) {
         if (take_attr(r, "x-costgate-user", r->user, sizeof r->user) ||
             take_attr(r, "x-costgate-segment", r->segment, sizeof r->segment) ||
@@ -103,10 +103,10 @@ cg_stage_rc cg_stage_identify(cg_req *r) {
     }
     const char *v = cg_hreq_header(r->hreq, "anthropic-version");
     if (v)
-        snprintf(r->anthropic_version, sizeof r->anthropic_version, "%s", v);
+        cg_strlcpy(r->anthropic_version, v, sizeof r->anthropic_version);
     v = cg_hreq_header(r->hreq, "anthropic-beta");
     if (v)
-        snprintf(r->anthropic_beta, sizeof r->anthropic_beta, "%s", v);
+        cg_strlcpy(r->anthropic_beta, v, sizeof r->anthropic_beta);
     return CG_NEXT;
 }
 

@@ -198,7 +198,7 @@ static void on_up_done(void *arg, cg_up_result res, const char *detail) {
     cg_req *r = arg;
     r->call = NULL;
     r->up_res = res;
-    snprintf(r->up_detail, sizeof r->up_detail, "%s", detail ? detail : "");
+    cg_strlcpy(r->up_detail, detail, sizeof r->up_detail);
     if (r->drain_ev)
         evtimer_del(r->drain_ev);
     cg_engine_resume(r);

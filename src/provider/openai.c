@@ -50,7 +50,7 @@ static int parse(cg_req *r) {
         return cg_req_fail(r, 400, "invalid_request_error", "invalid_value", "model",
                            "Invalid value for 'model': must be 1 to %zu characters.",
                            sizeof r->model - 1);
-    snprintf(r->model, sizeof r->model, "%s", json_string_value(model));
+    cg_strlcpy(r->model, json_string_value(model), sizeof r->model);
 
     if (r->ep == CG_EP_EMBEDDINGS) {
         json_t *in = json_object_get(b, "input");
@@ -161,7 +161,7 @@ static int build(cg_req *r) {
 static void take_model(cg_req *r, const json_t *obj) {
     const char *m = json_string_value(json_object_get(obj, "model"));
     if (m && !r->served_model[0])
-        snprintf(r->served_model, sizeof r->served_model, "%s", m);
+        cg_strlcpy(r->served_model, m, sizeof r->served_model);
 }
 
 static void on_event(cg_req *r, const cg_sse_event *ev, int *forward, int *terminal) {

@@ -261,6 +261,21 @@ static void test_json_str_cap(void **state) {
     cg_buf_free(&b);
 }
 
+static void test_strlcpy(void **state) {
+    (void)state;
+    char d[6];
+    memset(d, 'z', sizeof d);
+    assert_int_equal(cg_strlcpy(d, "abc", sizeof d), 3);
+    assert_string_equal(d, "abc");
+    assert_int_equal(cg_strlcpy(d, "abcdefgh", sizeof d), 5); /* cut, terminated */
+    assert_string_equal(d, "abcde");
+    assert_int_equal(cg_strlcpy(d, NULL, sizeof d), 0);
+    assert_string_equal(d, "");
+    d[0] = 'q';
+    assert_int_equal(cg_strlcpy(d, "x", 0), 0); /* no room: untouched */
+    assert_int_equal(d[0], 'q');
+}
+
 static void test_json_str_appends(void **state) {
     (void)state;
     cg_buf b;
@@ -275,6 +290,7 @@ static void test_json_str_appends(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_empty),
+        cmocka_unit_test(test_strlcpy),
         cmocka_unit_test(test_append_nul_terminated),
         cmocka_unit_test(test_append_zero_bytes),
         cmocka_unit_test(test_cap_enforced),
