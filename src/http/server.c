@@ -107,10 +107,14 @@ void cg_worker_post(cg_worker *w, void (*fn)(void *), void *arg) {
     it->fn = fn;
     it->arg = arg;
     pthread_mutex_lock(&w->post_mu);
+    int was_empty = w->posts == NULL;
     it->next = w->posts;
     w->posts = it;
+    /* one wake-up per batch: a non-empty list already has one coming (the
+     * loop takes the whole list under this lock before running it) */
+    if (was_empty)
+        event_active(w->post_ev, 0, 0);
     pthread_mutex_unlock(&w->post_mu);
-    event_active(w->post_ev, 0, 0);
 }
 
 static uint64_t rng_next(cg_worker *w) {

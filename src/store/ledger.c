@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/log.h"
 #include "store/ledger_schema.h"
@@ -19,12 +18,88 @@ typedef struct item {
     void *arg;
     cg_ledger_run_fn run; /* set: run(db, run_arg) instead of inserting row */
     void *run_arg;
+    int ok; /* writer: this row's insert (or run) succeeded */
 } item;
+
+/* The text columns of a row in INSERT_SQL order (day excluded: it is derived). */
+#define CG_LEDGER_TEXT_COLUMNS(X)                                                                  \
+    X(1, request_id)                                                                               \
+    X(5, kind)                                                                                     \
+    X(6, api)                                                                                      \
+    X(7, tenant)                                                                                   \
+    X(8, user)                                                                                     \
+    X(9, segment)                                                                                  \
+    X(10, feature)                                                                                 \
+    X(11, intent)                                                                                  \
+    X(12, key_name)                                                                                \
+    X(13, provider)                                                                                \
+    X(14, model_requested)                                                                         \
+    X(15, model_served)                                                                            \
+    X(16, tier)                                                                                    \
+    X(18, status)                                                                                  \
+    X(39, cache)                                                                                   \
+    X(40, cache_key)                                                                               \
+    X(41, cache_src)                                                                               \
+    X(43, cache_match)                                                                             \
+    X(46, error)                                                                                   \
+    X(47, note)
+
+/* The integer columns of a row in INSERT_SQL order. */
+#define CG_LEDGER_INT_COLUMNS(X)                                                                   \
+    X(2, attempt)                                                                                  \
+    X(3, ts_ms)                                                                                    \
+    X(17, stream)                                                                                  \
+    X(19, http_status)                                                                             \
+    X(20, upstream_status)                                                                         \
+    X(21, tok_input_predicted)                                                                     \
+    X(22, tok_input)                                                                               \
+    X(23, tok_cached_read)                                                                         \
+    X(24, tok_cache_write_5m)                                                                      \
+    X(25, tok_cache_write_1h)                                                                      \
+    X(26, tok_output)                                                                              \
+    X(27, tok_reasoning)                                                                           \
+    X(28, tok_embedding)                                                                           \
+    X(29, web_searches)                                                                            \
+    X(30, cost_input)                                                                              \
+    X(31, cost_output)                                                                             \
+    X(32, cost_embedding)                                                                          \
+    X(33, cost_external_api)                                                                       \
+    X(34, cost_storage_compute)                                                                    \
+    X(35, cost_total)                                                                              \
+    X(36, baseline_cost)                                                                           \
+    X(37, estimated)                                                                               \
+    X(38, unpriced)                                                                                \
+    X(44, latency_us)                                                                              \
+    X(45, ttfb_us)
+
+#define DAY_PARAM 4
+#define SIMILARITY_PARAM 42
+#define DAY_S INT64_C(86400)
+
+enum {
+#define X(idx, f) TXT_##f,
+    CG_LEDGER_TEXT_COLUMNS(X)
+#undef X
+        N_TEXT
+};
+
+/* What the insert statement's parameters hold now. SQLite keeps bindings
+ * across sqlite3_reset(), so a row only rebinds the columns that differ from
+ * the previous row; text parameters are bound SQLITE_STATIC to the strings
+ * here, which change only right before their parameter is rebound. */
+typedef struct bound {
+    int valid; /* 0: nothing bound yet, or a bind failed: bind every column */
+    cg_ledger_row row;
+    int text_len[N_TEXT];
+    char day[32];                 /* YYYY-MM-DD of [day_from_s, day_to_s) */
+    int64_t day_from_s, day_to_s; /* unix seconds */
+} bound;
 
 struct cg_ledger {
     sqlite3 *db;
     sqlite3_stmt *ins;
     sqlite3_stmt *begin, *commit; /* prepared once, not re-parsed per batch */
+    bound b;                      /* writer thread only */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* writer waits for work */
@@ -49,69 +124,88 @@ static const char *INSERT_SQL =
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
-static int bind_row(sqlite3_stmt *s, const cg_ledger_row *r) {
-    int i = 1;
-    /* UTC day of ts_ms, computed here instead of by strftime() per row */
-    char day[48];
-    time_t t = (time_t)(r->ts_ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(day, sizeof day, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-#define T(v) sqlite3_bind_text(s, i++, (v), -1, SQLITE_STATIC)
-#define I(v) sqlite3_bind_int64(s, i++, (sqlite3_int64)(v))
-    T(r->request_id);
-    I(r->attempt);
-    I(r->ts_ms);
-    sqlite3_bind_text(s, i++, day, -1, SQLITE_TRANSIENT); /* a local: copied */
-    T(r->kind);
-    T(r->api);
-    T(r->tenant);
-    T(r->user);
-    T(r->segment);
-    T(r->feature);
-    T(r->intent);
-    T(r->key_name);
-    T(r->provider);
-    T(r->model_requested);
-    T(r->model_served);
-    T(r->tier);
-    I(r->stream);
-    T(r->status);
-    I(r->http_status);
-    I(r->upstream_status);
-    I(r->tok_input_predicted);
-    I(r->tok_input);
-    I(r->tok_cached_read);
-    I(r->tok_cache_write_5m);
-    I(r->tok_cache_write_1h);
-    I(r->tok_output);
-    I(r->tok_reasoning);
-    I(r->tok_embedding);
-    I(r->web_searches);
-    I(r->cost_input);
-    I(r->cost_output);
-    I(r->cost_embedding);
-    I(r->cost_external_api);
-    I(r->cost_storage_compute);
-    I(r->cost_total);
-    I(r->baseline_cost);
-    I(r->estimated);
-    I(r->unpriced);
-    T(r->cache);
-    T(r->cache_key);
-    T(r->cache_src);
-    if (r->has_similarity)
-        sqlite3_bind_double(s, i++, r->cache_similarity);
-    else
-        sqlite3_bind_null(s, i++);
-    T(r->cache_match);
-    I(r->latency_us);
-    I(r->ttfb_us);
-    T(r->error);
-    T(r->note);
-#undef T
-#undef I
-    return 0;
+/* floor(a / b) for b > 0 */
+static int64_t floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+/* Writes the UTC day (YYYY-MM-DD) of unix-epoch day number z into out, as
+ * gmtime_r + "%04d-%02d-%02d" would (H. Hinnant's civil_from_days). Returns
+ * its length. */
+static int civil_day(int64_t z, char *out, size_t cap) {
+    z += 719468;
+    int64_t era = floor_div(z, 146097);
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int64_t y = yoe + era * 400 + (m <= 2);
+    if (y < 0 || y > 9999) {
+        int n = snprintf(out, cap, "%04lld-%02d-%02d", (long long)y, m, d);
+        return n < 0 ? 0 : n >= (int)cap ? (int)cap - 1 : n;
+    }
+    int yy = (int)y;
+    out[0] = (char)('0' + yy / 1000);
+    out[1] = (char)('0' + yy / 100 % 10);
+    out[2] = (char)('0' + yy / 10 % 10);
+    out[3] = (char)('0' + yy % 10);
+    out[4] = '-';
+    out[5] = (char)('0' + m / 10);
+    out[6] = (char)('0' + m % 10);
+    out[7] = '-';
+    out[8] = (char)('0' + d / 10);
+    out[9] = (char)('0' + d % 10);
+    out[10] = '\0';
+    return 10;
+}
+
+/* Binds r to s, rebinding only what differs from the previous row. Returns 0,
+ * or -1 when a bind failed (everything is rebound for the next row). */
+static int bind_row(sqlite3_stmt *s, bound *b, const cg_ledger_row *r) {
+    int all = !b->valid, rc = SQLITE_OK;
+    b->valid = 0; /* until every bind below succeeded */
+#define X(idx, f)                                                                                  \
+    do {                                                                                           \
+        int n = (int)strnlen(r->f, sizeof r->f - 1);                                               \
+        if (all || n != b->text_len[TXT_##f] || memcmp(r->f, b->row.f, (size_t)n) != 0) {          \
+            memcpy(b->row.f, r->f, (size_t)n);                                                     \
+            b->row.f[n] = '\0';                                                                    \
+            b->text_len[TXT_##f] = n;                                                              \
+            rc |= sqlite3_bind_text(s, idx, b->row.f, n, SQLITE_STATIC);                           \
+        }                                                                                          \
+    } while (0);
+    CG_LEDGER_TEXT_COLUMNS(X)
+#undef X
+#define X(idx, f)                                                                                  \
+    if (all || r->f != b->row.f) {                                                                 \
+        b->row.f = r->f;                                                                           \
+        rc |= sqlite3_bind_int64(s, idx, (sqlite3_int64)r->f);                                     \
+    }
+    CG_LEDGER_INT_COLUMNS(X)
+#undef X
+    /* the UTC day of ts_ms (of its whole seconds, as gmtime_r of ts_ms / 1000
+     * gave), recomputed only when ts_ms leaves the day of the previous row */
+    int64_t t = r->ts_ms / 1000;
+    if (all || t < b->day_from_s || t >= b->day_to_s) {
+        int64_t z = floor_div(t, DAY_S);
+        int n = civil_day(z, b->day, sizeof b->day);
+        b->day_from_s = z * DAY_S;
+        b->day_to_s = b->day_from_s + DAY_S; /* |t| <= INT64_MAX / 1000: no overflow */
+        rc |= sqlite3_bind_text(s, DAY_PARAM, b->day, n, SQLITE_STATIC);
+    }
+    int has_sim = r->has_similarity != 0;
+    if (all || has_sim != b->row.has_similarity ||
+        (has_sim && memcmp(&r->cache_similarity, &b->row.cache_similarity, sizeof(double)))) {
+        b->row.has_similarity = has_sim;
+        b->row.cache_similarity = r->cache_similarity;
+        rc |= has_sim ? sqlite3_bind_double(s, SIMILARITY_PARAM, r->cache_similarity)
+                      : sqlite3_bind_null(s, SIMILARITY_PARAM);
+    }
+    b->valid = rc == SQLITE_OK;
+    return b->valid ? 0 : -1;
 }
 
 static void *writer_main(void *arg) {
@@ -139,24 +233,18 @@ static void *writer_main(void *arg) {
 
         int txn_ok = sqlite3_step(l->begin) == SQLITE_DONE;
         sqlite3_reset(l->begin);
-        int *ok = calloc((size_t)n, sizeof *ok);
-        int k = 0;
-        for (item *it = batch; it; it = it->next, k++) {
+        for (item *it = batch; it; it = it->next) {
             if (it->run) {
-                int r = it->run(l->db, it->run_arg);
-                if (ok)
-                    ok[k] = r == 0;
+                it->ok = it->run(l->db, it->run_arg) == 0;
                 continue;
             }
-            bind_row(l->ins, &it->row);
-            int rc = sqlite3_step(l->ins);
-            if (ok)
-                ok[k] = rc == SQLITE_DONE;
-            if (rc != SQLITE_DONE)
-                CG_ERROR("ledger: insert %s/%d failed: %s", it->row.request_id, it->row.attempt,
-                         sqlite3_errmsg(l->db));
+            int bound_ok = bind_row(l->ins, &l->b, &it->row) == 0;
+            it->ok = bound_ok && sqlite3_step(l->ins) == SQLITE_DONE;
+            if (!it->ok)
+                CG_ERROR("ledger: insert %.47s/%d failed: %s", it->row.request_id, it->row.attempt,
+                         bound_ok ? sqlite3_errmsg(l->db) : "cannot bind the row");
+            /* the bindings stay: the next row rebinds only what differs */
             sqlite3_reset(l->ins);
-            sqlite3_clear_bindings(l->ins);
         }
         int commit_ok = txn_ok && sqlite3_step(l->commit) == SQLITE_DONE;
         sqlite3_reset(l->commit);
@@ -165,10 +253,9 @@ static void *writer_main(void *arg) {
             sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
         }
         uint64_t good = 0, bad = 0;
-        k = 0;
         for (item *it = batch; it;) {
             item *next = it->next;
-            int row_ok = commit_ok && ok && ok[k];
+            int row_ok = commit_ok && it->ok;
             if (row_ok)
                 good++;
             else
@@ -177,9 +264,7 @@ static void *writer_main(void *arg) {
                 it->fn(it->arg, row_ok);
             free(it);
             it = next;
-            k++;
         }
-        free(ok);
         pthread_mutex_lock(&l->mu);
         l->rows_committed += good;
         l->errors += bad;
@@ -279,12 +364,16 @@ fail:
 static int enqueue(cg_ledger *l, item *it);
 
 int cg_ledger_submit(cg_ledger *l, const cg_ledger_row *row, cg_ledger_done_fn fn, void *arg) {
-    item *it = calloc(1, sizeof *it);
+    item *it = malloc(sizeof *it); /* every field is set: no zeroing of the row */
     if (!it)
         return -1;
+    it->next = NULL;
     it->row = *row;
     it->fn = fn;
     it->arg = arg;
+    it->run = NULL;
+    it->run_arg = NULL;
+    it->ok = 0;
     if (enqueue(l, it) != 0) {
         free(it);
         return -1;
@@ -304,7 +393,9 @@ static int enqueue(cg_ledger *l, item *it) {
         l->head = it;
     l->tail = it;
     l->queued++;
-    pthread_cond_signal(&l->cv);
+    /* the writer waits only while the queue is empty (it rechecks under mu) */
+    if (l->queued == 1)
+        pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
     return 0;
 }
