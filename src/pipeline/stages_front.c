@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/jparse.h"
 #include "http/hserve.h"
 #include "pipeline/engine.h"
 #include "provider/provider.h"
@@ -35,8 +36,7 @@ cg_stage_rc cg_stage_parse(cg_req *r) {
     }
     json_error_t je;
     /* any top-level value, so a non-object gets its own message below */
-    r->body = json_loadb(r->body_raw.data, r->body_raw.len,
-                         JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    r->body = cg_json_load(r->body_raw.data, r->body_raw.len, &je);
     if (!r->body) {
         cg_req_fail(r, 400, "invalid_request_error", "invalid_json", NULL,
                     "We could not parse the JSON body of your request: %s (line %d, column %d).",

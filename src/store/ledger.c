@@ -3,6 +3,7 @@
 #include "store/ledger.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,8 @@ struct cg_ledger {
     pthread_cond_t idle_cv; /* flushers wait for the queue to drain */
     item *head, *tail;
     size_t queued;
-    int in_flight; /* rows taken by the writer, not yet committed */
+    int in_flight;  /* rows taken by the writer, not yet committed */
+    int last_batch; /* rows in the previous commit (load signal) */
     int closing;
     int batch_max;
     uint64_t rows_committed, commits, errors;
@@ -216,6 +218,15 @@ static void *writer_main(void *arg) {
             pthread_cond_wait(&l->cv, &l->mu);
         if (!l->head && l->closing)
             break;
+        if (l->last_batch > 1 && l->queued < (size_t)l->batch_max) {
+            /* under load (the last commit carried several rows), let the
+             * producers run first so that this commit carries more: the
+             * commit, not the row, is the expensive part. Where the writer
+             * has a core of its own this returns at once. */
+            pthread_mutex_unlock(&l->mu);
+            sched_yield();
+            pthread_mutex_lock(&l->mu);
+        }
         /* take up to batch_max rows */
         item *batch = l->head, *last = l->head;
         int n = 1;
@@ -229,6 +240,7 @@ static void *writer_main(void *arg) {
         last->next = NULL;
         l->queued -= (size_t)n;
         l->in_flight = n;
+        l->last_batch = n;
         pthread_mutex_unlock(&l->mu);
 
         int txn_ok = sqlite3_step(l->begin) == SQLITE_DONE;
