@@ -831,11 +831,10 @@ int cg_hreq_client_gone(const cg_hreq *r) {
 }
 
 static int header_ok(const char *s, size_t *len) {
-    const char *p = s;
-    for (; *p; p++)
-        if (*p == '\r' || *p == '\n')
-            return 0;
-    *len = (size_t)(p - s);
+    size_t n = strcspn(s, "\r\n");
+    if (s[n])
+        return 0;
+    *len = n;
     return 1;
 }
 
