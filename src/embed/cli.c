@@ -39,9 +39,9 @@ static const char USAGE[] =
     "                       Spearman correlation of cosine similarity with the scores\n"
     "      --bench          embed every line, print throughput and latency as JSON\n"
     "      --repeat N       with --bench: passes over the input (default 1)\n"
-    "      --isa NAME       kernels: auto (default), generic, avx2, avx512\n"
-    "      --fp32           keep the weights in float32 (default: half floats with the\n"
-    "                       AVX2/AVX-512 kernels; see docs/embed.md)\n"
+    "      --isa NAME       kernels: auto (default), generic, avx2, avx512, amx\n"
+    "      --fp32           keep the weights in float32 (default: bfloat16 with the AMX\n"
+    "                       kernels, half floats with AVX2/AVX-512; see docs/embed.md)\n"
     "  -h, --help           this help\n"
     "\n"
     "Text is read as UTF-8 (invalid bytes as U+FFFD); at most 128 tokens are used.\n"
@@ -507,8 +507,10 @@ static int parse(int argc, char **argv, opts *o) {
                 o->eo.isa = CG_EMBED_ISA_AVX2;
             else if (strcmp(optarg, "avx512") == 0)
                 o->eo.isa = CG_EMBED_ISA_AVX512;
+            else if (strcmp(optarg, "amx") == 0)
+                o->eo.isa = CG_EMBED_ISA_AMX;
             else {
-                fprintf(stderr, "embed: --isa is auto, generic, avx2 or avx512\n");
+                fprintf(stderr, "embed: --isa is auto, generic, avx2, avx512 or amx\n");
                 return 2;
             }
             break;

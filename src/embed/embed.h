@@ -33,7 +33,8 @@ typedef enum {
     CG_EMBED_ISA_AUTO = 0,
     CG_EMBED_ISA_GENERIC,
     CG_EMBED_ISA_AVX2,
-    CG_EMBED_ISA_AVX512
+    CG_EMBED_ISA_AVX512,
+    CG_EMBED_ISA_AMX /* AVX-512 plus AMX bfloat16 tiles (default weights: bfloat16) */
 } cg_embed_isa;
 
 typedef struct cg_embed_opts {
@@ -41,7 +42,11 @@ typedef struct cg_embed_opts {
     /* 0 (default): the AVX2 and AVX-512 kernels keep the weight matrices as
      * IEEE half floats (rounded once at load; arithmetic stays float32),
      * which halves the memory each sentence streams; cosine to the float32
-     * result stays above 0.99999 (docs/embed.md). 1: float32 weights. */
+     * result stays above 0.99999. The AMX kernels keep them as bfloat16 and
+     * round the activations to bfloat16 at each product (float32
+     * accumulation): cosine to the float32 result above 0.9999
+     * (docs/embed.md). 1: float32 weights on the AVX-512 kernels (AUTO then
+     * picks AVX-512, not AMX). */
     int fp32_weights;
 } cg_embed_opts;
 
@@ -56,9 +61,10 @@ cg_embedder *cg_embed_open_opts(const char *path, const cg_embed_opts *opts, cha
 void cg_embed_close(cg_embedder *e);
 
 int cg_embed_dim(const cg_embedder *e);
-/* The kernel set in use: "generic", "avx2" or "avx512". */
+/* The kernel set in use: "generic", "avx2", "avx512" or "amx". */
 const char *cg_embed_isa_name(const cg_embedder *e);
-/* The in-memory weight format: "f16" or "f32". */
+/* The in-memory weight format: "bf16" (AMX; its two one-row products keep
+ * half floats), "f16" or "f32". */
 const char *cg_embed_weights_name(const cg_embedder *e);
 
 /* Embeds text (UTF-8; invalid sequences read as U+FFFD, as a WHATWG

@@ -17,13 +17,20 @@
 #define CG_EMB_FF 1536  /* feed-forward width */
 #define CG_EMB_QKV0 768 /* layer 0 q|k|v */
 
-/* A weight matrix W[K][N] (y = x W + b) packed for the kernels: N/nr panels,
- * each K rows of nr consecutive columns. */
+/* In-memory formats of a weight matrix. */
+enum { CG_EMB_W_F32, CG_EMB_W_F16, CG_EMB_W_BF16 };
+/* Columns per group of the AMX layout (4 tiles of 16). */
+#define CG_EMB_AMX_NG 64
+
+/* A weight matrix W[K][N] (y = x W + b) packed for the kernels. F32, F16:
+ * N/nr panels, each K rows of nr consecutive columns. BF16 (AMX kernels
+ * only): N/64 column groups, each K/32 blocks of 4 tiles, each tile 16 k
+ * pairs x 16 columns x the pair (K % 32 == 0, N % 64 == 0). */
 typedef struct cg_emb_mat {
     int K, N;
-    const void *w;  /* packed, 64-byte aligned: float, or IEEE half when f16 */
+    const void *w;  /* packed, 64-byte aligned: float, IEEE half or bfloat16 per fmt */
     const float *b; /* N */
-    int f16;
+    int fmt;        /* CG_EMB_W_* */
 } cg_emb_mat;
 
 enum { CG_EMB_EPI_BIAS, CG_EMB_EPI_BIAS_RELU, CG_EMB_EPI_BIAS_ADD };
@@ -33,16 +40,21 @@ int cg_emb_isa_nr(cg_embed_isa isa);
 /* The best kernel set this CPU runs. */
 cg_embed_isa cg_emb_isa_detect(void);
 int cg_emb_isa_supported(cg_embed_isa isa);
-/* Rewrites w[K][N] in place into panel order for panel width nr, as floats
- * or (f16) as halves in the first half of the space; tmp holds K*N floats.
- * N must be a multiple of nr. */
-void cg_emb_pack(float *w, int K, int N, int nr, int f16, float *tmp);
+/* Rewrites w[K][N] in place into the layout of fmt (CG_EMB_W_*): panels of
+ * width nr as floats or as halves, or the AMX bfloat16 layout; 16-bit
+ * formats fill the first half of the space. tmp holds K*N floats. N must be
+ * a multiple of nr (of 64, and K of 32, for BF16). */
+void cg_emb_pack(float *w, int K, int N, int nr, int fmt, float *tmp);
 /* Whether a kernel set has half-precision weight kernels. */
 int cg_emb_isa_has_f16(cg_embed_isa isa);
+/* Floats of scratch cg_emb_gemm needs for M rows of width K. */
+size_t cg_emb_gemm_scratch(int M, int K);
 /* C[M][N] (row stride ldc) = A[M][K] (row stride lda) W + b (K a multiple
  * of 4, as every width of this model is), then:
- * BIAS_RELU max(., 0); BIAS_ADD adds the old C. ap is scratch of M*K floats,
- * 64-byte aligned. */
+ * BIAS_RELU max(., 0); BIAS_ADD adds the old C. ap is scratch of
+ * cg_emb_gemm_scratch(M, K) floats, 64-byte aligned. A BF16 matrix runs on
+ * the AMX kernels (isa must be AMX); F32 and F16 ones with isa AMX run on
+ * the AVX-512 kernels. */
 void cg_emb_gemm(cg_embed_isa isa, const cg_emb_mat *m, const float *A, int lda, int M, float *C,
                  int ldc, int epi, float *ap);
 
@@ -60,7 +72,8 @@ struct cg_embedder {
     void *blob; /* the whole file, 64-byte aligned; matrices packed in place */
     size_t blob_len;
     cg_embed_isa isa;
-    int f16; /* weight matrices stored as halves */
+    int wfmt; /* CG_EMB_W_* of the matrices (the AMX set keeps ffb1 and out,
+                 one-row products, as halves) */
 
     /* vocabulary */
     int n_vocab;

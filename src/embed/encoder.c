@@ -22,10 +22,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The loops below are written once and compiled three times (baseline
+ * x86-64 or other, AVX2, AVX-512: see forward_*), so the compiler
+ * vectorizes them as wide as the CPU allows. The arithmetic is the same in
+ * each: partial sums are explicit, and no multiply-add is fused (GCC does
+ * not contract in ISO C mode; the pragma tells clang). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+#define INL __attribute__((always_inline))
+
 /* Sum of x[0..n) with 16 partial sums, so the compiler vectorizes it
  * without reassociating on its own. n is a multiple of 16 (every width
  * here is: 64, 128, 256, 512). */
-static float sum16(const float *x, int n) {
+static inline INL float sum16(const float *x, int n) {
     float acc[16] = {0};
     for (int i = 0; i < n; i += 16)
         for (int j = 0; j < 16; j++)
@@ -36,7 +46,7 @@ static float sum16(const float *x, int n) {
     return s;
 }
 
-static float dot16(const float *x, const float *y, int n) {
+static inline INL float dot16(const float *x, const float *y, int n) {
     float acc[16] = {0};
     for (int i = 0; i < n; i += 16)
         for (int j = 0; j < 16; j++)
@@ -47,8 +57,8 @@ static float dot16(const float *x, const float *y, int n) {
     return s;
 }
 
-static void layer_norm(const float *x, int L, int D, const float *scale, const float *bias,
-                       float eps, float *y) {
+static inline INL void layer_norm(const float *x, int L, int D, const float *scale,
+                                  const float *bias, float eps, float *y) {
     for (int t = 0; t < L; t++) {
         const float *xr = x + (size_t)t * D;
         float *yr = y + (size_t)t * D;
@@ -63,8 +73,8 @@ static void layer_norm(const float *x, int L, int D, const float *scale, const f
 
 /* Multi-head self-attention over qkv[L][3*D] (q | k | v, heads split along
  * each D) into out[L][D]. p is scratch of L floats. */
-static void attention(float *qkv, int L, int D, int heads, int hd, float qscale, float *out,
-                      float *p) {
+static inline INL void attention(float *qkv, int L, int D, int heads, int hd, float qscale,
+                                 float *out, float *p) {
     const int ld = 3 * D;
     for (int t = 0; t < L; t++)
         for (int i = 0; i < D; i++)
@@ -97,7 +107,7 @@ static void attention(float *qkv, int L, int D, int heads, int hd, float qscale,
     }
 }
 
-static void mean_rows(const float *x, int L, int D, float *out) {
+static inline INL void mean_rows(const float *x, int L, int D, float *out) {
     for (int i = 0; i < D; i++)
         out[i] = 0.0f;
     for (int t = 0; t < L; t++)
@@ -108,23 +118,43 @@ static void mean_rows(const float *x, int L, int D, float *out) {
         out[i] *= inv;
 }
 
-int cg_embed_ids(const cg_embedder *e, const int32_t *ids, size_t n, float out[CG_EMBED_DIM]) {
-    const int L = n < (size_t)e->max_tokens ? (int)n : e->max_tokens;
-    for (int t = 0; t < L; t++)
-        if (ids[t] < 0 || ids[t] >= e->embed_rows)
-            return -1;
+/* The per-call scratch, one allocation carved into: */
+typedef struct {
+    float *x, *ln, *qkv, *att, *h, *g, *ap, *p, *gm, *hm, *pooled;
+} bufs;
+
+/* Floats of scratch for L tokens; with blk, also points b into it (each
+ * buffer 64-byte aligned when blk is). */
+static size_t carve(int L, float *blk, bufs *b) {
+    const size_t D0 = CG_EMB_D0, D = CG_EMB_D, F = CG_EMB_FF, Ls = (size_t)(L > 0 ? L : 1);
+    const size_t n[] = {Ls * D0,
+                        Ls * D,
+                        Ls * 3 * D,
+                        Ls * D,
+                        Ls * D,
+                        Ls * F,
+                        cg_emb_gemm_scratch((int)Ls, (int)F),
+                        (Ls + 15) / 16 * 16,
+                        F,
+                        D,
+                        D};
+    float **dst[] = {&b->x,  &b->ln, &b->qkv, &b->att, &b->h,     &b->g,
+                     &b->ap, &b->p,  &b->gm,  &b->hm,  &b->pooled};
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
+        if (blk)
+            *dst[i] = blk + off;
+        off += (n[i] + 15) / 16 * 16;
+    }
+    return off;
+}
+
+/* The forward pass of L (<= max_tokens) valid ids. */
+static inline INL void forward(const cg_embedder *e, const int32_t *ids, int L, const bufs *b,
+                               float out[CG_EMBED_DIM]) {
     const int D0 = CG_EMB_D0, D = CG_EMB_D, F = CG_EMB_FF;
-    const size_t Ls = (size_t)(L > 0 ? L : 1);
-    /* x | ln | qkv | att | h | g | ap | p | pooled: one block. */
-    const size_t n_x = Ls * D0, n_ln = Ls * D, n_qkv = Ls * 3 * D, n_att = Ls * D, n_h = Ls * D,
-                 n_g = Ls * F, n_ap = Ls * F, n_p = (Ls + 15) / 16 * 16, n_pool = F + 2 * D + 32;
-    size_t total = (n_x + n_ln + n_qkv + n_att + n_h + n_g + n_ap + n_p + n_pool + 15) / 16 * 16;
-    float *blk = aligned_alloc(64, total * sizeof(float));
-    if (!blk)
-        return -1;
-    float *x = blk, *ln = x + n_x, *qkv = ln + n_ln, *att = qkv + n_qkv, *h = att + n_att,
-          *g = h + n_h, *ap = g + n_g, *p = ap + n_ap, *gm = p + n_p, *hm = gm + F,
-          *pooled = hm + D;
+    float *x = b->x, *ln = b->ln, *qkv = b->qkv, *att = b->att, *h = b->h, *g = b->g, *ap = b->ap,
+          *p = b->p, *gm = b->gm, *hm = b->hm, *pooled = b->pooled;
     const cg_embed_isa isa = e->isa;
 
     if (L == 0) {
@@ -167,6 +197,45 @@ int cg_embed_ids(const cg_embedder *e, const int32_t *ids, size_t n, float out[C
     float r = 1.0f / sqrtf(sq > e->l2_eps ? sq : e->l2_eps);
     for (int i = 0; i < D; i++)
         out[i] = v[i] * r;
+}
+
+static void forward_base(const cg_embedder *e, const int32_t *ids, int L, const bufs *b,
+                         float out[CG_EMBED_DIM]) {
+    forward(e, ids, L, b, out);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+static __attribute__((target("avx2"))) void forward_avx2(const cg_embedder *e, const int32_t *ids,
+                                                         int L, const bufs *b,
+                                                         float out[CG_EMBED_DIM]) {
+    forward(e, ids, L, b, out);
+}
+
+static __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2"))) void
+forward_avx512(const cg_embedder *e, const int32_t *ids, int L, const bufs *b,
+               float out[CG_EMBED_DIM]) {
+    forward(e, ids, L, b, out);
+}
+#endif
+
+int cg_embed_ids(const cg_embedder *e, const int32_t *ids, size_t n, float out[CG_EMBED_DIM]) {
+    const int L = n < (size_t)e->max_tokens ? (int)n : e->max_tokens;
+    for (int t = 0; t < L; t++)
+        if (ids[t] < 0 || ids[t] >= e->embed_rows)
+            return -1;
+    bufs b;
+    float *blk = aligned_alloc(64, carve(L, NULL, &b) * sizeof(float));
+    if (!blk)
+        return -1;
+    carve(L, blk, &b);
+#if defined(__x86_64__) || defined(__i386__)
+    if (e->isa == CG_EMBED_ISA_AVX512 || e->isa == CG_EMBED_ISA_AMX)
+        forward_avx512(e, ids, L, &b, out);
+    else if (e->isa == CG_EMBED_ISA_AVX2)
+        forward_avx2(e, ids, L, &b, out);
+    else
+#endif
+        forward_base(e, ids, L, &b, out);
     free(blk);
     return 0;
 }

@@ -365,21 +365,26 @@ static int pack_all(cg_embedder *e, char *err, size_t errcap) {
         return -1;
     }
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
-        cg_emb_pack((float *)ms[i]->w, ms[i]->K, ms[i]->N, nr, e->f16, tmp);
-        ms[i]->f16 = e->f16;
+        /* The AMX kernels pay off on many rows; the two one-row products
+         * of the pooled vector stay on the AVX-512 half-float kernels. */
+        int fmt = e->wfmt;
+        if (fmt == CG_EMB_W_BF16 && (ms[i] == &e->ffb1 || ms[i] == &e->out))
+            fmt = CG_EMB_W_F16;
+        cg_emb_pack((float *)ms[i]->w, ms[i]->K, ms[i]->N, nr, fmt, tmp);
+        ms[i]->fmt = fmt;
     }
     free(tmp);
     return 0;
 }
 
-static const char *ISA_NAMES[] = {"auto", "generic", "avx2", "avx512"};
+static const char *ISA_NAMES[] = {"auto", "generic", "avx2", "avx512", "amx"};
 
 const char *cg_embed_isa_name(const cg_embedder *e) {
     return ISA_NAMES[e->isa];
 }
 
 const char *cg_embed_weights_name(const cg_embedder *e) {
-    return e->f16 ? "f16" : "f32";
+    return e->wfmt == CG_EMB_W_BF16 ? "bf16" : e->wfmt == CG_EMB_W_F16 ? "f16" : "f32";
 }
 
 int cg_embed_dim(const cg_embedder *e) {
@@ -399,9 +404,11 @@ cg_embedder *cg_embed_open_opts(const char *path, const cg_embed_opts *opts, cha
         errcap = sizeof dummy;
     }
     err[0] = '\0';
-    if (isa == CG_EMBED_ISA_AUTO)
+    if (isa == CG_EMBED_ISA_AUTO) {
         isa = cg_emb_isa_detect();
-    else if (isa < CG_EMBED_ISA_AUTO || isa > CG_EMBED_ISA_AVX512 || !cg_emb_isa_supported(isa)) {
+        if (isa == CG_EMBED_ISA_AMX && opts->fp32_weights) /* the same kernels; say so */
+            isa = CG_EMBED_ISA_AVX512;
+    } else if (isa < CG_EMBED_ISA_AUTO || isa > CG_EMBED_ISA_AMX || !cg_emb_isa_supported(isa)) {
         snprintf(err, errcap, "this CPU does not run the requested kernels");
         return NULL;
     }
@@ -411,7 +418,10 @@ cg_embedder *cg_embed_open_opts(const char *path, const cg_embed_opts *opts, cha
         return NULL;
     }
     e->isa = isa;
-    e->f16 = !opts->fp32_weights && cg_emb_isa_has_f16(isa);
+    e->wfmt = opts->fp32_weights        ? CG_EMB_W_F32
+              : isa == CG_EMBED_ISA_AMX ? CG_EMB_W_BF16
+              : cg_emb_isa_has_f16(isa) ? CG_EMB_W_F16
+                                        : CG_EMB_W_F32;
     if (read_file(path, &e->blob, &e->blob_len, err, errcap) != 0)
         goto fail;
     loader l = {.file = e->blob, .file_len = e->blob_len, .err = err, .errcap = errcap};
