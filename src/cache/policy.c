@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/buf.h"
+#include "core/hash.h"
 
 const cg_cache_tenant_cfg *cg_cache_tenant(const cg_cache_cfg *c, const char *tenant) {
     for (size_t i = 0; tenant && i < c->n_tenants; i++)
@@ -136,19 +137,12 @@ static int eat(jr *j, char c) {
     return 0;
 }
 
-static int hexval(char c) {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 static int hex4(const char *p, const char *end, unsigned *out) {
     unsigned v = 0;
     if (end - p < 4)
         return -1;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = cg_hexval(p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | (unsigned)h;

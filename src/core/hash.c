@@ -50,7 +50,7 @@ void cg_hex(const uint8_t *p, size_t n, char *out) {
     out[2 * n] = '\0';
 }
 
-static int nib(char c) {
+int cg_hexval(int c) {
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')
@@ -64,7 +64,7 @@ int cg_unhex(const char *s, uint8_t *out, size_t n) {
     if (strlen(s) != 2 * n)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int h = nib(s[2 * i]), l = nib(s[2 * i + 1]);
+        int h = cg_hexval(s[2 * i]), l = cg_hexval(s[2 * i + 1]);
         if (h < 0 || l < 0)
             return -1;
         out[i] = (uint8_t)(h << 4 | l);

@@ -1,6 +1,7 @@
 /* jparse: fast JSON to jansson values, falling back to jansson (see
  * jparse.h). */
 #include "core/jparse.h"
+#include "core/hash.h"
 
 #include <errno.h>
 #include <math.h>
@@ -57,11 +58,7 @@ static size_t utf8_seq(const unsigned char *s, const unsigned char *end) {
 static int hex4(const char *p, uint32_t *out) {
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
+        int d = cg_hexval(p[i]);
         if (d < 0)
             return -1;
         v = v << 4 | (uint32_t)d;
@@ -258,6 +255,22 @@ static json_t *number(jp *j) {
     return json_real(d);
 }
 
+/* After a member or element: 1 at a ',' (another follows), 0 at the
+ * closing bracket (consumed), -1 otherwise. */
+static int next_item(jp *j, char close) {
+    ws(j);
+    if (j->p < j->end && *j->p == ',') {
+        j->p++;
+        ws(j);
+        return 1;
+    }
+    if (j->p < j->end && *j->p == close) {
+        j->p++;
+        return 0;
+    }
+    return -1;
+}
+
 static json_t *object(jp *j) {
     json_t *o = json_object();
     char buf[STACK_STR];
@@ -290,17 +303,11 @@ static json_t *object(jp *j) {
             goto fail;
         }
         free(heap);
-        ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            ws(j);
-            continue;
-        }
-        if (j->p < j->end && *j->p == '}') {
-            j->p++;
+        int more = next_item(j, '}');
+        if (more == 0)
             return o;
-        }
-        goto fail;
+        if (more < 0)
+            goto fail;
     }
 fail:
     json_decref(o);
@@ -319,17 +326,11 @@ static json_t *array(jp *j) {
         json_t *v = value(j);
         if (!v || json_array_append_new(a, v) != 0)
             goto fail;
-        ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            ws(j);
-            continue;
-        }
-        if (j->p < j->end && *j->p == ']') {
-            j->p++;
+        int more = next_item(j, ']');
+        if (more == 0)
             return a;
-        }
-        goto fail;
+        if (more < 0)
+            goto fail;
     }
 fail:
     json_decref(a);

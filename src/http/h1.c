@@ -1,5 +1,6 @@
 /* h1: incremental HTTP/1.1 response parser and URL split (see h1.h). */
 #include "http/h1.h"
+#include "core/hash.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,16 +91,6 @@ static const unsigned char TCHAR[256] = {
 
 static int is_tchar(unsigned char c) {
     return TCHAR[c];
-}
-
-static int hexval(unsigned char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static int name_is(const char *s, size_t n, const char *lit) {
@@ -298,7 +289,7 @@ static void size_line_done(cg_h1_parser *p) {
 static void chunk_byte(cg_h1_parser *p, unsigned char c) {
     switch (p->state) {
     case S_CHUNK_SIZE: {
-        int h = hexval(c);
+        int h = cg_hexval(c);
         if (h >= 0) {
             if (++p->ext_bytes > CHUNK_DIGITS_MAX) {
                 fail(p, "chunk size too large");
@@ -536,7 +527,7 @@ int cg_h1_url_parse(const char *url, cg_h1_url *o, char *err, size_t errlen) {
         hend = close;
         after = close + 1;
         for (const char *q = host; q < hend; q++)
-            if (hexval((unsigned char)*q) < 0 && *q != ':' && *q != '.') {
+            if (cg_hexval((unsigned char)*q) < 0 && *q != ':' && *q != '.') {
                 snprintf(err, errlen, "URL has a malformed IPv6 host");
                 return -1;
             }

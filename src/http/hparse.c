@@ -1,5 +1,6 @@
 /* hparse: request head parsing and chunked-body decoding (see hparse.h). */
 #include "http/hparse.h"
+#include "core/hash.h"
 
 #include <string.h>
 #include <strings.h>
@@ -257,16 +258,6 @@ void cg_hp_chunked_init(cg_hp_chunked *d) {
     memset(d, 0, sizeof *d);
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The size line ended: data or, for size 0, the trailers. */
 static void size_done(cg_hp_chunked *d) {
     d->line = 0;
@@ -282,7 +273,7 @@ cg_hp_rc cg_hp_chunked_feed(cg_hp_chunked *d, const char *in, size_t n, size_t *
         switch (d->state) {
         case C_SIZE0:
         case C_SIZE: {
-            int v = hexval(c);
+            int v = cg_hexval(c);
             if (v >= 0) {
                 if (d->remaining > CHUNK_SIZE_MAX) {
                     rc = CG_HP_ERROR;
