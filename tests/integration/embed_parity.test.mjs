@@ -4,8 +4,9 @@
 //
 // - vectors: the first 1,000 distinct sentences of STS-B test, plus every
 //   non-empty adversarial string below: cosine(ours, reference) >= 0.999 on
-//   every one (min and mean are printed), with the default half-float
-//   weights, and with --fp32 weights on every 5th string;
+//   every one (min and mean are printed), with the default weights (bf16
+//   on AMX CPUs, else half-float), and with --fp32 weights on every 5th
+//   string;
 // - token ids: identical to the reference tokenizer's (the first 128, which
 //   is all the graph keeps) on the same sentences and on adversarial strings:
 //   empty, whitespace only, long text with and without spaces, accents, NFKC
@@ -149,7 +150,7 @@ test('embedder parity with the reference runtime', { timeout: 300_000 }, async (
       `(#${worst}), mean ${(sum / idx.length).toFixed(9)}; 1 - min = ${(1 - min).toExponential(2)}`);
   };
 
-  await t.test('vectors: cosine >= 0.999 on every sentence (default: half-float weights)', () => {
+  await t.test('vectors: cosine >= 0.999 on every sentence (default weights: bf16 with AMX, else half-float)', () => {
     compare('default', R.oursEmbed(vecStrs));
   });
 
