@@ -265,21 +265,23 @@ static int find_data(char *out, size_t cap) {
     return above_binary(out, cap, "../shared/data", is_dir);
 }
 
-/* The model: the current directory, $CG_SOURCE_DIR, then above the binary;
- * else the usual relative path (the error names it). */
-static void find_model(char *out, size_t cap) {
+int es_find_source_file(char *out, size_t cap, const char *rel) {
     const char *env = getenv("CG_SOURCE_DIR");
-    snprintf(out, cap, "%s", DEFAULT_MODEL);
+    snprintf(out, cap, "%s", rel);
     if (is_file(out))
-        return;
+        return 0;
     if (env && *env) {
-        snprintf(out, cap, "%s/%s", env, DEFAULT_MODEL);
+        snprintf(out, cap, "%s/%s", env, rel);
         if (is_file(out))
-            return;
+            return 0;
     }
-    if (above_binary(out, cap, DEFAULT_MODEL, is_file) == 0)
-        return;
-    snprintf(out, cap, "%s", DEFAULT_MODEL);
+    return above_binary(out, cap, rel, is_file);
+}
+
+/* The model, or else the usual relative path (the error names it). */
+static void find_model(char *out, size_t cap) {
+    if (es_find_source_file(out, cap, DEFAULT_MODEL) != 0)
+        snprintf(out, cap, "%s", DEFAULT_MODEL);
 }
 
 static int parse_size(const char *s, size_t *out) {

@@ -183,6 +183,11 @@ counts es_vcount(const run *R, int set, int split, double floor, double thr);
 /* Counts of the static threshold with the gate on one QQP split. */
 counts es_count_split(const pairset *s, int split, double t, unsigned rules);
 
+/* A file of the source tree (rel): the current directory, $CG_SOURCE_DIR,
+ * then above the binary (a build directory inside the tree). 0 with the
+ * path in out when found (eval_semantic.c). */
+int es_find_source_file(char *out, size_t cap, const char *rel);
+
 /* eval_semantic_report.c */
 void es_print_report(FILE *f, const run *R);
 int es_write_csv(const run *R, char *err, size_t errcap);

@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -340,36 +339,6 @@ static int score(run *R, char *err, size_t errcap) {
     return 0;
 }
 
-/* The shipped model: the current directory, $CG_SOURCE_DIR, then above
- * the binary. */
-static int find_default(char *out, size_t cap) {
-    struct stat st;
-    const char *env = getenv("CG_SOURCE_DIR");
-    snprintf(out, cap, "%s", CG_VERIFIER_DEFAULT_PATH);
-    if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
-        return 0;
-    if (env && *env) {
-        snprintf(out, cap, "%s/%s", env, CG_VERIFIER_DEFAULT_PATH);
-        if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
-            return 0;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
-    for (int up = 0; up < 4; up++) {
-        char *sl = strrchr(exe, '/');
-        if (!sl)
-            break;
-        *sl = '\0';
-        snprintf(out, cap, "%s/%s", exe, CG_VERIFIER_DEFAULT_PATH);
-        if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
-            return 0;
-    }
-    return -1;
-}
-
 int es_verifier_run(run *R, char *err, size_t errcap) {
     vstate *V = &R->v;
     if (R->o.train_out) {
@@ -381,7 +350,7 @@ int es_verifier_run(run *R, char *err, size_t errcap) {
             return 0;
         if (R->o.verifier)
             snprintf(V->path, sizeof V->path, "%s", R->o.verifier);
-        else if (find_default(V->path, sizeof V->path) != 0)
+        else if (es_find_source_file(V->path, sizeof V->path, CG_VERIFIER_DEFAULT_PATH) != 0)
             return 0; /* no shipped model here: the report says so */
         V->model = cg_verifier_load(V->path, err, errcap);
         if (!V->model)
