@@ -198,7 +198,11 @@ static int cmd_serve(int argc, char **argv) {
                 cfg->ledger_path, strerror(errno));
         goto out;
     }
-    gw.ledger = cg_ledger_open(cfg->ledger_path, cfg->ledger_batch_max, err, sizeof err);
+    cg_ledger_opts lo = {.batch_max = cfg->ledger_batch_max,
+                         .spool_rings = cfg->ledger_spool ? cfg->workers : 0,
+                         .spool_slots = (uint32_t)cfg->ledger_spool_slots,
+                         .commit_delay_ms = cfg->ledger_commit_delay_ms};
+    gw.ledger = cg_ledger_open(cfg->ledger_path, &lo, err, sizeof err);
     if (!gw.ledger) {
         fprintf(stderr, "costgate: %s\n", err);
         goto out;

@@ -38,6 +38,9 @@ static void set_defaults(cg_config *c) {
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->ledger_path, sizeof c->ledger_path, "var/ledger.db");
     c->ledger_batch_max = 256;
+    c->ledger_spool = 1;
+    c->ledger_spool_slots = 4096;
+    c->ledger_commit_delay_ms = 2;
     c->allow_unpriced = 0;
 }
 
@@ -176,7 +179,8 @@ static int parse_admin(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
 }
 
 static int parse_ledger(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
-    static const char *const keys[] = {"path", "batch_max", NULL};
+    static const char *const keys[] = {"path",        "batch_max",       "spool",
+                                       "spool_slots", "commit_delay_ms", NULL};
     cfg_field sec, f;
     if (!cfg_field_get(x, root, "", "ledger", &sec))
         return 0;
@@ -185,6 +189,11 @@ static int parse_ledger(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
     if (cfg_field_get(x, sec.v, "ledger", "path", &f) &&
         (cfg_str(x, &f, c->ledger_path, sizeof c->ledger_path) < 0 ||
          check_name(x, &f, c->ledger_path, 0, 1) < 0))
+        return -1;
+    if (cfg_field_get(x, sec.v, "ledger", "spool", &f) && cfg_bool(x, &f, &c->ledger_spool) < 0)
+        return -1;
+    if (opt_int(x, sec.v, "ledger", "spool_slots", 64, 1 << 20, &c->ledger_spool_slots) < 0 ||
+        opt_int(x, sec.v, "ledger", "commit_delay_ms", 0, 1000, &c->ledger_commit_delay_ms) < 0)
         return -1;
     return opt_int(x, sec.v, "ledger", "batch_max", 1, 65536, &c->ledger_batch_max);
 }

@@ -206,6 +206,9 @@ typedef struct cg_config {
     /* ledger */
     char ledger_path[1024]; /* default var/ledger.db */
     int ledger_batch_max;   /* rows per group commit, default 256 */
+    int ledger_spool;       /* rows spooled per event loop, response released at once (default 1) */
+    int ledger_spool_slots; /* rows per spool ring, default 4096 */
+    int ledger_commit_delay_ms; /* writer's wait for more spooled rows, default 2 */
 
     /* pricing */
     int allow_unpriced;             /* pricing.unknown_model: allow (flagged) | reject (default) */

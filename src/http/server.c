@@ -70,6 +70,10 @@ struct event_base *cg_worker_base(cg_worker *w) {
     return w->base;
 }
 
+int cg_worker_id(const cg_worker *w) {
+    return w ? w->id : -1;
+}
+
 struct cg_upstream *cg_worker_upstream(cg_worker *w) {
     return w->up;
 }

@@ -29,6 +29,8 @@ void cg_server_stop(cg_server *s, int grace_ms);
 
 struct event_base *cg_worker_base(cg_worker *w);
 struct cg_upstream *cg_worker_upstream(cg_worker *w);
+/* The worker's number, 0 .. workers - 1 (its ledger spool ring). */
+int cg_worker_id(const cg_worker *w);
 /* Runs fn(arg) on w's loop thread. Thread-safe. */
 void cg_worker_post(cg_worker *w, void (*fn)(void *), void *arg);
 /* A new unique request id ("req_" + 24 hex). */

@@ -250,9 +250,14 @@ void cg_metrics_render(cg_metrics *m, struct cg_ledger *ledger, cg_buf *out) {
                       "# HELP costgate_ledger_errors_total Ledger rows that failed to commit.\n"
                       "# TYPE costgate_ledger_errors_total counter\n"
                       "costgate_ledger_errors_total %llu\n"
-                      "# HELP costgate_ledger_queue Rows waiting for the writer.\n# TYPE "
-                      "costgate_ledger_queue gauge\ncostgate_ledger_queue %llu\n",
+                      "# HELP costgate_ledger_queue Rows waiting for the writer (queued or "
+                      "spooled).\n# TYPE "
+                      "costgate_ledger_queue gauge\ncostgate_ledger_queue %llu\n"
+                      "# HELP costgate_ledger_spool_full_total Rows that found their spool ring "
+                      "full and waited for a commit.\n# TYPE costgate_ledger_spool_full_total "
+                      "counter\ncostgate_ledger_spool_full_total %llu\n",
                       (unsigned long long)rows, (unsigned long long)commits,
-                      (unsigned long long)errors, (unsigned long long)queued);
+                      (unsigned long long)errors, (unsigned long long)queued,
+                      (unsigned long long)cg_ledger_spool_full(ledger));
     }
 }

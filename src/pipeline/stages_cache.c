@@ -202,6 +202,10 @@ cg_stage_rc cg_stage_cache_serve(cg_req *r, cg_cache_entry *e, int how) {
     r->latency_us = cg_mono_us() - r->t_start_us;
     cg_ledger_row row;
     fill_hit_row(r, e, &row);
+    if (cg_ledger_append(gw->ledger, cg_worker_id(r->w), &row) == 0) {
+        r->ledger_ok = 1;
+        return CG_NEXT;
+    }
     if (cg_ledger_submit(gw->ledger, &row, hit_row_done, r) != 0) {
         CG_ERROR("ledger: could not queue row %s", r->id);
         return CG_NEXT;

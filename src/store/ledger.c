@@ -2,15 +2,21 @@
  * (see ledger.h). */
 #include "store/ledger.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "store/ledger_schema.h"
+#include "store/spool.h"
 
 typedef struct item {
     struct item *next;
@@ -96,19 +102,29 @@ typedef struct bound {
     int64_t day_from_s, day_to_s; /* unix seconds */
 } bound;
 
+#define CG_SPOOL_MAX_RINGS 256
+
 struct cg_ledger {
     sqlite3 *db;
-    sqlite3_stmt *ins;
+    sqlite3_stmt *ins;            /* queued rows: a duplicate is an error the caller sees */
+    sqlite3_stmt *ins_ign;        /* spooled rows: a duplicate is a replay, ignored */
     sqlite3_stmt *begin, *commit; /* prepared once, not re-parsed per batch */
-    bound b;                      /* writer thread only */
+    bound b, b_ign;               /* writer thread only */
+    cg_spool **rings;             /* one per producer (event-loop thread) */
+    uint64_t *ring_next;          /* writer: next record to read, per ring */
+    int n_rings;
+    int commit_delay_ms;
+    _Atomic int sleeping;        /* the writer waits on cv and must be kicked */
+    int kick;                    /* under mu: a spooled row arrived while it waited */
+    int flushers;                /* under mu: threads in cg_ledger_flush (no commit delay) */
+    _Atomic uint64_t spool_full; /* appends refused by a full ring */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* writer waits for work */
     pthread_cond_t idle_cv; /* flushers wait for the queue to drain */
     item *head, *tail;
     size_t queued;
-    int in_flight;  /* rows taken by the writer, not yet committed */
-    int last_batch; /* rows in the previous commit (load signal) */
+    int in_flight; /* rows taken by the writer, not yet committed */
     int closing;
     int batch_max;
     uint64_t rows_committed, commits, errors;
@@ -210,49 +226,126 @@ static int bind_row(sqlite3_stmt *s, bound *b, const cg_ledger_row *r) {
     return b->valid ? 0 : -1;
 }
 
+/* Binds and inserts one spooled row with INSERT OR IGNORE. Returns 1 when
+ * it was inserted, 0 when it was already there (a replay) or failed. */
+static int insert_spooled(cg_ledger *l, const cg_ledger_row *row) {
+    int ok = bind_row(l->ins_ign, &l->b_ign, row) == 0 && sqlite3_step(l->ins_ign) == SQLITE_DONE;
+    sqlite3_reset(l->ins_ign);
+    if (!ok) {
+        CG_ERROR("ledger: insert %.47s/%d failed: %s", row->request_id, row->attempt,
+                 sqlite3_errmsg(l->db));
+        return 0;
+    }
+    if (sqlite3_changes(l->db) == 0) {
+        CG_ERROR("ledger: row %.47s/%d is already in the ledger; not written twice",
+                 row->request_id, row->attempt);
+        return 0;
+    }
+    return 1;
+}
+
+/* The last published record of each ring (from ring_next on) into upto;
+ * returns how many records that is in all. Writer thread. */
+static uint64_t scan_rings(cg_ledger *l, uint64_t *upto) {
+    uint64_t n = 0;
+    for (int k = 0; k < l->n_rings; k++) {
+        uint64_t seq = l->ring_next[k];
+        while (cg_spool_get(l->rings[k], seq))
+            seq++;
+        upto[k] = seq - 1;
+        n += seq - l->ring_next[k];
+    }
+    return n;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
 static void *writer_main(void *arg) {
     cg_ledger *l = arg;
     /* SCHED_BATCH: a submit does not preempt the event loop that made it.
      * The writer then runs when the loop waits for I/O (or on another
-     * core), and takes everything queued by then in one commit, instead of
-     * a context switch and a commit per row when the loop and the writer
-     * share a core. */
+     * core), and takes everything queued by then in one commit. */
     struct sched_param sp = {0};
     if (pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) != 0)
         CG_DEBUG("ledger: SCHED_BATCH not available; the writer keeps the default policy");
+    uint64_t upto[CG_SPOOL_MAX_RINGS];
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (!l->head && !l->closing)
-            pthread_cond_wait(&l->cv, &l->mu);
-        if (!l->head && l->closing)
-            break;
-        if (l->last_batch > 1 && l->queued < (size_t)l->batch_max) {
-            /* under load (the last commit carried several rows), let the
-             * producers run first so that this commit carries more: the
-             * commit, not the row, is the expensive part. Where the writer
-             * has a core of its own this returns at once. */
-            pthread_mutex_unlock(&l->mu);
-            sched_yield();
-            pthread_mutex_lock(&l->mu);
+        /* take up to batch_max queued items */
+        item *batch = NULL;
+        int n = 0;
+        if (l->head) {
+            item *last = l->head;
+            batch = l->head;
+            n = 1;
+            while (last->next && n < l->batch_max) {
+                last = last->next;
+                n++;
+            }
+            l->head = last->next;
+            if (!l->head)
+                l->tail = NULL;
+            last->next = NULL;
+            l->queued -= (size_t)n;
         }
-        /* take up to batch_max rows */
-        item *batch = l->head, *last = l->head;
-        int n = 1;
-        while (last->next && n < l->batch_max) {
-            last = last->next;
-            n++;
-        }
-        l->head = last->next;
-        if (!l->head)
-            l->tail = NULL;
-        last->next = NULL;
-        l->queued -= (size_t)n;
         l->in_flight = n;
-        l->last_batch = n;
         pthread_mutex_unlock(&l->mu);
+
+        /* every row spooled by now: after the queue was taken, so a queued
+         * run (e.g. feedback on a request) sees the rows answered before it */
+        uint64_t spooled = scan_rings(l, upto);
+        if (!batch && spooled == 0) {
+            pthread_mutex_lock(&l->mu);
+            if (l->head)
+                continue;
+            if (l->closing)
+                break;
+            atomic_store(&l->sleeping, 1);
+            atomic_thread_fence(memory_order_seq_cst);
+            if (scan_rings(l, upto) > 0) { /* a row raced the flag: no wait */
+                atomic_store(&l->sleeping, 0);
+                continue;
+            }
+            while (!l->head && !l->kick && !l->closing) {
+                struct timespec dl;
+                clock_gettime(CLOCK_REALTIME, &dl);
+                dl.tv_sec += 1;
+                if (pthread_cond_timedwait(&l->cv, &l->mu, &dl) != 0)
+                    break; /* a second with nothing: look at the rings again */
+            }
+            int linger = l->kick && !l->head && !l->closing && !l->flushers;
+            l->kick = 0;
+            atomic_store(&l->sleeping, 0);
+            if (linger && l->commit_delay_ms > 0) {
+                /* a first row was spooled: give the loops commit_delay_ms to
+                 * spool more, so one commit carries them all (a flush, a
+                 * queued item or closing ends the wait) */
+                struct timespec dl;
+                clock_gettime(CLOCK_REALTIME, &dl);
+                dl.tv_nsec += (long)(l->commit_delay_ms % 1000) * 1000000L;
+                dl.tv_sec += l->commit_delay_ms / 1000 + dl.tv_nsec / 1000000000L;
+                dl.tv_nsec %= 1000000000L;
+                while (!l->head && !l->closing && !l->flushers)
+                    if (pthread_cond_timedwait(&l->cv, &l->mu, &dl) != 0)
+                        break;
+            }
+            continue;
+        }
 
         int txn_ok = sqlite3_step(l->begin) == SQLITE_DONE;
         sqlite3_reset(l->begin);
+        uint64_t spool_good = 0, spool_bad = 0;
+        for (int k = 0; txn_ok && k < l->n_rings; k++)
+            for (uint64_t seq = l->ring_next[k]; seq <= upto[k]; seq++) {
+                if (insert_spooled(l, cg_spool_get(l->rings[k], seq)))
+                    spool_good++;
+                else
+                    spool_bad++;
+            }
         for (item *it = batch; it; it = it->next) {
             if (it->run) {
                 it->ok = it->run(l->db, it->run_arg) == 0;
@@ -271,8 +364,14 @@ static void *writer_main(void *arg) {
         if (!commit_ok) {
             CG_ERROR("ledger: commit failed: %s", sqlite3_errmsg(l->db));
             sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        } else {
+            /* durable in the ledger: the rings may reuse those slots */
+            for (int k = 0; k < l->n_rings; k++) {
+                cg_spool_set_committed(l->rings[k], upto[k]);
+                l->ring_next[k] = upto[k] + 1;
+            }
         }
-        uint64_t good = 0, bad = 0;
+        uint64_t good = commit_ok ? spool_good : 0, bad = commit_ok ? spool_bad : 0;
         for (item *it = batch; it;) {
             item *next = it->next;
             int row_ok = commit_ok && it->ok;
@@ -285,7 +384,11 @@ static void *writer_main(void *arg) {
             free(it);
             it = next;
         }
+        if (!commit_ok && spooled)
+            sleep_ms(100); /* the spooled rows stay and are retried: not in a busy loop */
         pthread_mutex_lock(&l->mu);
+        if (!commit_ok && l->closing)
+            break; /* what is still spooled is recovered at the next start */
         l->rows_committed += good;
         l->errors += bad;
         l->commits++;
@@ -298,13 +401,150 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
-cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t errlen) {
+/* A signature of cg_ledger_row's layout: a spool written by a build whose
+ * rows are laid out otherwise is not read as rows of this one. */
+static uint64_t row_layout_sig(void) {
+    uint64_t h = UINT64_C(1469598103934665603);
+#define MIX(v) h = (h ^ (uint64_t)(v)) * UINT64_C(1099511628211)
+#define X(idx, f)                                                                                  \
+    MIX(idx);                                                                                      \
+    MIX(offsetof(cg_ledger_row, f));                                                               \
+    MIX(sizeof(((cg_ledger_row *)0)->f));
+    CG_LEDGER_TEXT_COLUMNS(X)
+    CG_LEDGER_INT_COLUMNS(X)
+#undef X
+    MIX(offsetof(cg_ledger_row, has_similarity));
+    MIX(offsetof(cg_ledger_row, cache_similarity));
+    MIX(sizeof(cg_ledger_row));
+    MIX(CG_LEDGER_SCHEMA_VERSION);
+#undef MIX
+    return h;
+}
+
+/* Moves the rows of one ring left by a process that is gone into the ledger
+ * (INSERT OR IGNORE: a row that was committed just before the crash is not
+ * written twice), then removes the ring. */
+static int recover_ring(cg_ledger *l, const char *path, char *err, size_t errlen) {
+    int busy = 0;
+    uint64_t stale = 0, moved = 0, dup = 0;
+    cg_spool *s =
+        cg_spool_open(path, sizeof(cg_ledger_row), row_layout_sig(), &busy, &stale, err, errlen);
+    if (!s) {
+        if (busy) {
+            CG_INFO("ledger: spool %s belongs to a running gateway; left alone", path);
+            return 0;
+        }
+        return -1;
+    }
+    uint64_t seq = cg_spool_committed(s) + 1;
+    while (cg_spool_get(s, seq)) {
+        if (sqlite3_step(l->begin) != SQLITE_DONE) {
+            sqlite3_reset(l->begin);
+            snprintf(err, errlen, "cannot recover spool %s: %s", path, sqlite3_errmsg(l->db));
+            cg_spool_close(s, 0);
+            return -1;
+        }
+        sqlite3_reset(l->begin);
+        uint64_t first = seq;
+        const cg_ledger_row *row;
+        for (; seq - first < (uint64_t)l->batch_max && (row = cg_spool_get(s, seq)); seq++) {
+            if (insert_spooled(l, row))
+                moved++;
+            else
+                dup++;
+        }
+        int ok = sqlite3_step(l->commit) == SQLITE_DONE;
+        sqlite3_reset(l->commit);
+        if (!ok) {
+            snprintf(err, errlen, "cannot recover spool %s: %s", path, sqlite3_errmsg(l->db));
+            sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+            cg_spool_close(s, 0);
+            return -1;
+        }
+        cg_spool_set_committed(s, seq - 1);
+    }
+    if (moved || dup)
+        CG_WARN("ledger: recovered %llu rows from %s (%llu already in the ledger or unreadable)",
+                (unsigned long long)moved, path, (unsigned long long)dup);
+    cg_spool_close(s, 1);
+    return 0;
+}
+
+/* Recovers every ring of this ledger ("<path>-spool-*") that no running
+ * process holds. */
+static int recover_rings(cg_ledger *l, const char *path, char *err, size_t errlen) {
+    char dir[1024], prefix[1100], file[2200];
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+        if (!dir[0])
+            snprintf(dir, sizeof dir, "/");
+    } else {
+        snprintf(dir, sizeof dir, ".");
+    }
+    snprintf(prefix, sizeof prefix, "%s-spool-", slash ? slash + 1 : path);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+        rc = recover_ring(l, file, err, errlen);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* One ring per producer, named after this process. */
+static int create_rings(cg_ledger *l, const char *path, const cg_ledger_opts *o, char *err,
+                        size_t errlen) {
+    int n = o->spool_rings;
+    if (n <= 0)
+        return 0;
+    if (n > CG_SPOOL_MAX_RINGS)
+        n = CG_SPOOL_MAX_RINGS;
+    l->rings = calloc((size_t)n, sizeof *l->rings);
+    l->ring_next = calloc((size_t)n, sizeof *l->ring_next);
+    if (!l->rings || !l->ring_next) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        char file[1200];
+        snprintf(file, sizeof file, "%s-spool-%ld-%d", path, (long)getpid(), k);
+        l->rings[k] = cg_spool_create(file, o->spool_slots ? o->spool_slots : 4096,
+                                      sizeof(cg_ledger_row), row_layout_sig(), err, errlen);
+        if (!l->rings[k])
+            return -1;
+        l->ring_next[k] = 1;
+        l->n_rings = k + 1;
+    }
+    return 0;
+}
+
+static void close_rings(cg_ledger *l) {
+    for (int k = 0; k < l->n_rings; k++)
+        cg_spool_close(l->rings[k], cg_spool_pending(l->rings[k]) == 0);
+    free(l->rings);
+    free(l->ring_next);
+    l->rings = NULL;
+    l->ring_next = NULL;
+    l->n_rings = 0;
+}
+
+cg_ledger *cg_ledger_open(const char *path, const cg_ledger_opts *opts, char *err, size_t errlen) {
+    static const cg_ledger_opts defaults = {0};
+    const cg_ledger_opts *o = opts ? opts : &defaults;
     cg_ledger *l = calloc(1, sizeof *l);
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    l->batch_max = batch_max > 0 ? batch_max : 256;
+    l->batch_max = o->batch_max > 0 ? o->batch_max : 256;
+    l->commit_delay_ms = o->commit_delay_ms > 0 ? o->commit_delay_ms : 0;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     pthread_cond_init(&l->idle_cv, NULL);
@@ -355,12 +595,18 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
         snprintf(err, errlen, "cannot upgrade ledger %s: %s", path, emsg ? emsg : "?");
         goto fail;
     }
+    char ign[2048]; /* "INSERT OR IGNORE INTO ledger ..." */
+    snprintf(ign, sizeof ign, "INSERT OR IGNORE%s", INSERT_SQL + strlen("INSERT"));
     if (sqlite3_prepare_v2(l->db, "BEGIN IMMEDIATE", -1, &l->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(l->db, "COMMIT", -1, &l->commit, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(l->db, INSERT_SQL, -1, &l->ins, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(l->db, INSERT_SQL, -1, &l->ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(l->db, ign, -1, &l->ins_ign, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot prepare ledger insert: %s", sqlite3_errmsg(l->db));
         goto fail;
     }
+    /* rows answered before a crash that never reached the ledger */
+    if (recover_rings(l, path, err, errlen) != 0 || create_rings(l, path, o, err, errlen) != 0)
+        goto fail;
     if (pthread_create(&l->thread, NULL, writer_main, l) != 0) {
         snprintf(err, errlen, "cannot start ledger writer thread");
         goto fail;
@@ -368,10 +614,11 @@ cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t err
     return l;
 fail:
     sqlite3_free(emsg);
+    close_rings(l);
     sqlite3_finalize(l->begin);
     sqlite3_finalize(l->commit);
-    if (l->ins)
-        sqlite3_finalize(l->ins);
+    sqlite3_finalize(l->ins);
+    sqlite3_finalize(l->ins_ign);
     if (l->db)
         sqlite3_close(l->db);
     pthread_mutex_destroy(&l->mu);
@@ -436,10 +683,48 @@ int cg_ledger_run(cg_ledger *l, cg_ledger_run_fn run, void *run_arg, cg_ledger_d
     return 0;
 }
 
+static uint64_t spool_pending(cg_ledger *l) {
+    uint64_t n = 0;
+    for (int k = 0; k < l->n_rings; k++)
+        n += cg_spool_pending(l->rings[k]);
+    return n;
+}
+
+int cg_ledger_append(cg_ledger *l, int producer, const cg_ledger_row *row) {
+    if (producer < 0 || producer >= l->n_rings)
+        return -1;
+    if (cg_spool_put(l->rings[producer], row) != 0) {
+        atomic_fetch_add_explicit(&l->spool_full, 1, memory_order_relaxed);
+        return -1;
+    }
+    /* pairs with the writer's flag store and fence before its last look at
+     * the rings: either it sees this row, or this sees it waiting */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&l->sleeping, memory_order_relaxed) &&
+        atomic_exchange(&l->sleeping, 0)) {
+        pthread_mutex_lock(&l->mu);
+        l->kick = 1;
+        pthread_cond_signal(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+    }
+    return 0;
+}
+
 void cg_ledger_flush(cg_ledger *l) {
     pthread_mutex_lock(&l->mu);
-    while (l->head || l->in_flight)
-        pthread_cond_wait(&l->idle_cv, &l->mu);
+    l->flushers++;
+    pthread_cond_signal(&l->cv); /* ends a commit delay */
+    while (l->head || l->in_flight || spool_pending(l)) {
+        if (!l->head && !l->in_flight) {
+            l->kick = 1; /* do not wait out the commit delay */
+            pthread_cond_signal(&l->cv);
+        }
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 1;
+        pthread_cond_timedwait(&l->idle_cv, &l->mu, &dl);
+    }
+    l->flushers--;
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -451,7 +736,9 @@ void cg_ledger_close(cg_ledger *l) {
     pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
     pthread_join(l->thread, NULL);
+    close_rings(l); /* removed when empty; a ring left with rows is recovered at the next start */
     sqlite3_finalize(l->ins);
+    sqlite3_finalize(l->ins_ign);
     sqlite3_finalize(l->begin);
     sqlite3_finalize(l->commit);
     sqlite3_close(l->db);
@@ -467,6 +754,10 @@ void cg_ledger_stats(cg_ledger *l, uint64_t *rows_committed, uint64_t *commits, 
     *rows_committed = l->rows_committed;
     *commits = l->commits;
     *errors = l->errors;
-    *queued = l->queued;
+    *queued = l->queued + spool_pending(l);
     pthread_mutex_unlock(&l->mu);
+}
+
+uint64_t cg_ledger_spool_full(cg_ledger *l) {
+    return atomic_load_explicit(&l->spool_full, memory_order_relaxed);
 }

@@ -1,13 +1,24 @@
 /* ledger: the cost ledger's writer (SQLite, WAL, group commit).
  *
- * Owns: the ledger file, its schema (ledger_schema.h), and the single writer
- * thread. Producers (event-loop threads) submit rows without blocking: a row
- * is copied into a queue, and the writer commits everything queued in one
- * transaction, then calls each row's done callback (on the writer thread)
- * with ok = 1 once the row is durable in the database file (synchronous=
- * NORMAL in WAL mode: it survives a process crash). A duplicate
- * (request_id, attempt) is refused by the primary key, reported as ok = 0,
- * and never written twice.
+ * Owns: the ledger file, its schema (ledger_schema.h), its spool rings
+ * (spool.h; "<path>-spool-<pid>-<n>") and the single writer thread. Two ways
+ * in, neither blocks on I/O:
+ *
+ * - cg_ledger_append: an event-loop thread writes a settled request's row
+ *   into its own spool ring (a copy into a shared file mapping). The row
+ *   then survives a crash of the process, so the response may be released
+ *   at once; the writer moves spooled rows into SQLite in large transactions
+ *   (waiting commit_delay_ms after the first to gather more). Rings a crashed
+ *   process left are moved into the ledger by the next cg_ledger_open, with
+ *   INSERT OR IGNORE, so a row is never written twice.
+ * - cg_ledger_submit / cg_ledger_run: a row (or a function) is queued, and
+ *   the writer commits everything queued in one transaction, then calls each
+ *   item's done callback (on the writer thread) with ok = 1 once it is
+ *   durable in the database file (synchronous=NORMAL in WAL mode: it
+ *   survives a process crash). A duplicate (request_id, attempt) is refused
+ *   by the primary key, reported as ok = 0, and never written twice. Spooled
+ *   rows are in the ledger before a queued item that was queued after them
+ *   runs (a feedback rating finds the row of the answer it rates).
  */
 #ifndef CG_STORE_LEDGER_H
 #define CG_STORE_LEDGER_H
@@ -50,9 +61,25 @@ typedef struct cg_ledger_row {
 
 typedef void (*cg_ledger_done_fn)(void *arg, int ok);
 
-/* Opens (creating) the ledger and starts the writer. batch_max caps rows per
- * transaction. NULL with a message in err on failure. */
-cg_ledger *cg_ledger_open(const char *path, int batch_max, char *err, size_t errlen);
+typedef struct cg_ledger_opts {
+    int batch_max;        /* queued items per transaction; 0 = 256 */
+    int spool_rings;      /* producers with a spool ring (event-loop threads); 0 = no spool */
+    uint32_t spool_slots; /* rows per ring; 0 = 4096 */
+    int commit_delay_ms;  /* the writer's wait after a first spooled row; 0 = none */
+} cg_ledger_opts;
+
+/* Opens (creating) the ledger, moves rows left in spool rings of crashed
+ * processes into it, creates this process's rings and starts the writer.
+ * opts may be NULL (defaults, no spool). NULL with a message in err on
+ * failure. */
+cg_ledger *cg_ledger_open(const char *path, const cg_ledger_opts *opts, char *err, size_t errlen);
+/* Spools a row on ring `producer` (only ever called by that one thread).
+ * Returns 0: the row survives a process crash and reaches the ledger
+ * shortly; -1: there is no such ring, or it is full (the writer is behind):
+ * use cg_ledger_submit and wait for its callback instead. */
+int cg_ledger_append(cg_ledger *l, int producer, const cg_ledger_row *row);
+/* Appends refused because a ring was full, since open. */
+uint64_t cg_ledger_spool_full(cg_ledger *l);
 /* Queues a row. fn may be NULL. Returns 0, or -1 when the ledger is closed or
  * out of memory (fn is then not called). Thread-safe, never blocks on I/O. */
 int cg_ledger_submit(cg_ledger *l, const cg_ledger_row *row, cg_ledger_done_fn fn, void *arg);
@@ -62,11 +89,13 @@ int cg_ledger_submit(cg_ledger *l, const cg_ledger_row *row, cg_ledger_done_fn f
 typedef int (*cg_ledger_run_fn)(struct sqlite3 *db, void *run_arg);
 int cg_ledger_run(cg_ledger *l, cg_ledger_run_fn run, void *run_arg, cg_ledger_done_fn fn,
                   void *arg);
-/* Blocks until everything queued so far is committed. For tests and shutdown. */
+/* Blocks until everything queued or spooled so far is committed. For tests
+ * and shutdown. */
 void cg_ledger_flush(cg_ledger *l);
 /* Flushes, stops the writer and closes the file. */
 void cg_ledger_close(cg_ledger *l);
-/* Counters for /metrics. */
+/* Counters for /metrics (queued: queued items and spooled rows not yet
+ * committed). */
 void cg_ledger_stats(cg_ledger *l, uint64_t *rows_committed, uint64_t *commits, uint64_t *errors,
                      uint64_t *queued);
 

@@ -192,6 +192,7 @@ test('metrics expose requests, tokens, cost and histograms', async () => {
   assert.match(m, /costgate_cost_nano_usd_total\{model="claude-sonnet-4-5",axis="input"\} \d+/);
   assert.match(m, /costgate_upstream_ttfb_seconds_bucket\{le="\+Inf"\} \d+/);
   assert.match(m, /costgate_ledger_rows_total \d+/);
+  assert.match(m, /costgate_ledger_spool_full_total 0/);
   const denied = await fetch(gw.adminUrl + '/metrics');
   assert.equal(denied.status, 401);
 });

@@ -3,9 +3,9 @@
 // the ledger back with the sqlite3 CLI. Shared by tests/integration,
 // tests/e2e and bench/.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync, readdirSync, openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
+import { join, dirname, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 
@@ -38,7 +38,7 @@ export async function startMockProcess() {
 // Writes a config. `server` is raw YAML appended under `server:`, `pricing`
 // replaces the pricing section's body, `extraKeys` adds entries under `keys:`
 // and `extra` is raw YAML appended at the top level (e.g. `budgets:`, `slos:`).
-export function writeConfig(dir, { mockPort, ledger, workers = 2, server = '', pricing = '', admin = true, extraKeys = '', extra = '' }) {
+export function writeConfig(dir, { mockPort, ledger, workers = 2, server = '', pricing = '', admin = true, extraKeys = '', extra = '', ledgerConf = '' }) {
   const cfg = `
 server:
   listen: "127.0.0.1:0"
@@ -50,6 +50,7 @@ ${admin ? `admin:
   key_sha256: "${sha256(ADMIN_KEY)}"` : ''}
 ledger:
   path: "${ledger}"
+${ledgerConf}
 pricing:
 ${pricing || '  unknown_model: reject'}
 providers:
@@ -123,14 +124,50 @@ export async function startGateway(opts = {}) {
   return g;
 }
 
+// The gateway spools a settled request's row (docs/ledger.md) and its
+// writer moves it into SQLite a few ms later. Waits until every spool ring of
+// this ledger is drained (the header's committed == head: u64 at offsets 64
+// and 128), so a test reads the rows of the answers it has. A ring whose
+// process is gone (kill -9) makes no progress: after 300 ms without any it is
+// left for the next start to recover.
+export function waitSpool(ledger, ms = 3000) {
+  const dir = dirname(ledger), prefix = basename(ledger) + '-spool-';
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  const t0 = Date.now();
+  let last = '', since = Date.now();
+  for (;;) {
+    let pending = 0, state = '';
+    let names = [];
+    try { names = readdirSync(dir).filter((n) => n.startsWith(prefix)); } catch { return; }
+    for (const n of names) {
+      let fd;
+      try {
+        fd = openSync(join(dir, n), 'r');
+        const h = Buffer.alloc(136);
+        if (readSync(fd, h, 0, 136, 0) === 136) {
+          const committed = h.readBigUInt64LE(64), head = h.readBigUInt64LE(128);
+          if (head > committed) pending++;
+          state += `${n}:${committed};`;
+        }
+      } catch { /* removed meanwhile */ } finally { if (fd !== undefined) closeSync(fd); }
+    }
+    if (!pending) return;
+    if (state !== last) { last = state; since = Date.now(); }
+    if (Date.now() - since > 300 || Date.now() - t0 > ms) return;
+    Atomics.wait(nap, 0, 0, 2);
+  }
+}
+
 // Ledger rows as objects (sqlite3 -json). `where` is trusted test SQL.
 export function ledgerRows(ledger, where = '1=1') {
+  waitSpool(ledger);
   const out = execFileSync('sqlite3', ['-json', ledger, `SELECT * FROM ledger WHERE ${where} ORDER BY ts_ms, request_id`], { encoding: 'utf8' });
   return out.trim() ? JSON.parse(out) : [];
 }
 
-// The ledger writer commits before the response is released, so rows are
-// visible when the client has its answer; this only bounds a slow disk.
+// Rows are visible a few ms after the client has its answer (ledgerRows
+// waits for the spool); this bounds rows that settle later (a client that
+// left mid-stream, a drain).
 export async function waitRows(ledger, where, n, ms = 5000) {
   const t0 = Date.now();
   for (;;) {

@@ -137,7 +137,7 @@ static void test_persists_through_the_ledger(void **s) {
     char path[256], err[256];
     snprintf(path, sizeof path, "%s/ledger.db", dir);
     cg_tiering_cfg t = cfg(10, 0.1);
-    cg_ledger *l = cg_ledger_open(path, 64, err, sizeof err);
+    cg_ledger *l = cg_ledger_open(path, &(cg_ledger_opts){.batch_max = 64}, err, sizeof err);
     assert_non_null(l);
     cg_bandit *b = cg_bandit_new(&t, 3);
     cg_bandit_set_ledger(b, l);
