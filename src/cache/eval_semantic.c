@@ -46,8 +46,9 @@ static const char USAGE[] =
     "(src/cache/gate.c) on GPTCache's QQP pairs and paraphrases, Redis LangCache's\n"
     "near misses and MeanCache's follow-up queries; the effect of each gate rule;\n"
     "a set of adversarial pairs; and the default threshold, chosen on the QQP\n"
-    "validation split only: the lowest one where precision with the gate reaches\n"
-    "the bar with at least 100 hits served and stays there above it (when none\n"
+    "validation split only: the lowest one where precision with the gate clears\n"
+    "the bar by a margin of --margin standard errors with at least 100 hits served\n"
+    "and stays at or above the bar at every higher threshold (when none\n"
     "does, the lowest within one standard error of the highest precision); its\n"
     "precision on the held-out test split is reported with a 95%% Wilson interval.\n"
     "Pairwise protocol: the first text of a pair is cached, the second is asked\n"
@@ -64,6 +65,8 @@ static const char USAGE[] =
     "                     direction,qword,time,units,code,order (default: default,\n"
     "                     every rule but qword)\n"
     "  --bar P            precision the default threshold must reach (default 0.95)\n"
+    "  --margin K         standard errors of validation precision the bar must be\n"
+    "                     cleared by (default 1; 0: the point precision)\n"
     "  --rules-at T       threshold of the rule-effect table (default: the chosen one)\n"
     "  --csv DIR          write curves.csv, rules.csv, adversarial.csv and pairs.csv\n"
     "                     (every pair with cosine >= 0.70: label, cosine, the gate's\n"
@@ -300,6 +303,7 @@ enum {
     O_THREADS,
     O_RULES,
     O_BAR,
+    O_MARGIN,
     O_CSV,
     O_JSON,
     O_MD,
@@ -325,6 +329,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
                                        {"threads", required_argument, NULL, O_THREADS},
                                        {"rules", required_argument, NULL, O_RULES},
                                        {"bar", required_argument, NULL, O_BAR},
+                                       {"margin", required_argument, NULL, O_MARGIN},
                                        {"csv", required_argument, NULL, O_CSV},
                                        {"json", required_argument, NULL, O_JSON},
                                        {"results-md", required_argument, NULL, O_MD},
@@ -379,6 +384,15 @@ static int parse_opts(int argc, char **argv, opts *o) {
             o->bar = strtod(optarg, &e);
             if (e == optarg || *e || !(o->bar > 0 && o->bar <= 1)) {
                 fprintf(stderr, "eval semantic: --bar needs a number in (0, 1]\n");
+                return 2;
+            }
+            break;
+        }
+        case O_MARGIN: {
+            char *e;
+            o->margin = strtod(optarg, &e);
+            if (e == optarg || *e || !(o->margin >= 0 && o->margin <= 5)) {
+                fprintf(stderr, "eval semantic: --margin needs a number in [0, 5]\n");
                 return 2;
             }
             break;
@@ -532,13 +546,15 @@ static int score_all(run *R) {
 
 /* The default threshold, chosen on the QQP validation split only (the
  * test split is reported, never used to choose): the lowest threshold
- * where validation precision with the gate reaches the bar with at least
- * MIN_VAL_HITS served, and stays at or above it at every higher threshold
- * that serves at least MIN_HITS (so that one lucky point is not the
- * choice). When none does, the precision curve's plateau: the lowest
- * threshold whose validation precision is within one binomial standard
- * error of the highest (points with fewer than MIN_HITS hits are too noisy
- * to count as the highest). */
+ * where validation precision p with the gate clears the bar by a margin,
+ * p - margin * sqrt(p (1 - p) / n) >= bar (n served, at least
+ * MIN_VAL_HITS; margin 1 by default: one standard error, so that a point
+ * that reaches the bar only by the luck of which pairs landed in
+ * validation is not the choice), and whose point precision stays at or
+ * above the bar at every higher threshold that serves at least MIN_HITS. When none does, the
+ * precision curve's plateau: the lowest threshold whose validation precision is within one binomial
+ * standard error of the highest (points with fewer than MIN_HITS hits are too noisy to count as the
+ * highest). */
 #define MIN_HITS 30
 #define MIN_VAL_HITS 100
 
@@ -576,7 +592,8 @@ static void choose(run *R) {
         }
     }
     for (int k = T_MIN; k <= T_MAX && R->chosen < 0; k++) {
-        if (served[k - T_MIN] < MIN_VAL_HITS || prec[k - T_MIN] < R->o.bar)
+        double p = prec[k - T_MIN], n = (double)served[k - T_MIN];
+        if (served[k - T_MIN] < MIN_VAL_HITS || p - R->o.margin * sqrt(p * (1 - p) / n) < R->o.bar)
             continue;
         int holds = 1;
         for (int j = k + 1; j <= T_MAX && holds; j++)
@@ -604,6 +621,7 @@ int cg_eval_semantic_main(int argc, char **argv) {
     R.o.threads = 2;
     R.o.rules = CG_GATE_DEFAULT_RULES;
     R.o.bar = 0.95;
+    R.o.margin = 1.0;
     cg_verifier_train_opts_default(&R.o.train);
     int prc = parse_opts(argc, argv, &R.o);
     if (prc >= 0)

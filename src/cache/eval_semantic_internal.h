@@ -88,7 +88,8 @@ typedef struct {
     int threads, quiet;
     unsigned rules;
     double bar;
-    int rules_at; /* threshold index of the rule table; 0: the default */
+    double margin; /* standard errors the bar must be cleared by (choice of the default) */
+    int rules_at;  /* threshold index of the rule table; 0: the default */
     char data_buf[PATH_MAX + 64], model_buf[PATH_MAX + 64];
     /* the learned verifier */
     const char *verifier; /* --verifier FILE (NULL: the shipped one when found) */

@@ -171,9 +171,9 @@ static void print_summary(FILE *f, const run *R) {
     else
         fprintf(f,
                 "\nDefault threshold: %.2f, the lowest where QQP validation precision with the "
-                "gate\nreaches %.2f (at least 100 hits) and stays there at every higher "
-                "threshold.\n",
-                t, R->o.bar);
+                "gate\nclears %.2f by %.1f standard error(s) (at least 100 hits) and stays at or "
+                "above %.2f\nat every higher threshold.\n",
+                t, R->o.bar, R->o.margin, R->o.bar);
     for (int sp = ES_VAL; sp <= ES_TEST; sp++) {
         counts c = es_count_split(q, sp, t, R->o.rules);
         size_t npos = 0, n = c.hp + c.hn;
@@ -291,7 +291,8 @@ int es_write_csv(const run *R, char *err, size_t errcap) {
     snprintf(path, sizeof path, "%s/pairs.csv", R->o.csv_dir);
     if (!(f = fopen(path, "w")))
         goto fail;
-    fputs("set,label,cosine,verdict,detail,cached,asked\n", f);
+    fputs("set,split,label,cosine,verdict,detail,cached,asked\n", f);
+    static const char *const split_name[] = {"train", "validation", "test", "all"};
     for (int i = S_QQP; i < S_N; i++) {
         const pairset *s = &R->s[i];
         for (size_t k = 0; k < s->n; k++) {
@@ -301,8 +302,8 @@ int es_write_csv(const run *R, char *err, size_t errcap) {
             cg_gate_result g;
             cg_gate_check(R->t.s[p->asked], R->t.len[p->asked], R->t.s[p->cached],
                           R->t.len[p->cached], R->o.rules, &g);
-            fprintf(f, "%s,%d,%.6f,%s,", s->key, p->label, (double)s->cos[k],
-                    cg_gate_reason_name(g.reason));
+            fprintf(f, "%s,%s,%d,%.6f,%s,", s->key, split_name[p->split], p->label,
+                    (double)s->cos[k], cg_gate_reason_name(g.reason));
             csv_quote(f, g.detail, strlen(g.detail));
             fputc(',', f);
             csv_quote(f, R->t.s[p->cached], R->t.len[p->cached]);
@@ -373,6 +374,7 @@ int es_write_json(const run *R, char *err, size_t errcap) {
     json_t *ch = json_object();
     json_object_set_new(ch, "threshold", json_real(es_thr(R->chosen)));
     json_object_set_new(ch, "reaches_bar", json_boolean(!R->fallback));
+    json_object_set_new(ch, "margin_stderr", json_real(R->o.margin));
     json_object_set_new(ch, "best_precision", json_real(R->best_p));
     json_object_set_new(ch, "best_precision_threshold", json_real(es_thr(R->best_k)));
     json_object_set_new(ch, "best_precision_stderr", json_real(R->best_se));
@@ -515,10 +517,13 @@ static int md_block(const run *R, cg_buf *b) {
     else
         rc |= cg_buf_printf(b,
                             "\nDefault threshold **%.2f**: the lowest where QQP validation "
-                            "precision with the gate reaches %.2f (at least 100 hits) and stays "
-                            "there above it. MeanCache follow-ups are multi-turn requests, "
+                            "precision with the gate clears %.2f by %.1f standard error(s) "
+                            "(precision minus %.1f times its standard error at least %.2f, at "
+                            "least 100 hits) and stays at or above %.2f at every higher "
+                            "threshold. MeanCache follow-ups are multi-turn requests, "
                             "which the semantic cache does not look up: served false hits 0.\n",
-                            es_thr(R->chosen), R->o.bar);
+                            es_thr(R->chosen), R->o.bar, R->o.margin, R->o.margin, R->o.bar,
+                            R->o.bar);
     for (int sp = ES_VAL; sp <= ES_TEST; sp++) {
         const pairset *q = &R->s[S_QQP];
         counts c = es_count_split(q, sp, es_thr(R->chosen), R->o.rules);

@@ -2,7 +2,7 @@
  *
  * Owns: the rule-by-rule comparison of two texts' features (numbers,
  * negation, quotes, names, direction, question words, time, units, code,
- * order, content words, swapped roles, deixis), the verdict
+ * order, content words, swapped roles, deixis, person), the verdict
  * and its audit detail, the per-rule outcome mask, and the rule names and
  * their parser. The features themselves come from gate_extract.c (over the
  * normalised text of gate_text.c, with the word lists of gate_words.c);
@@ -411,6 +411,65 @@ static uint32_t rel_between(const feat *f, int lo, int hi) {
     return m;
 }
 
+/* Whether f has the words x, then f2's words fi+1..fi+m, then y, in a row
+ * (word hashes). */
+static int has_frame(const feat *f, uint64_t x, const feat *f2, int fi, int m, uint64_t y) {
+    for (int p = 0; p + m + 1 < f->nseq; p++) {
+        if (f->seq[p] != x || f->seq[p + m + 1] != y)
+            continue;
+        int same = 1;
+        for (int k = 1; k <= m && same; k++)
+            same = f->seq[p + k] == f2->seq[fi + k];
+        if (same)
+            return 1;
+    }
+    return 0;
+}
+
+/* Exchanged words: "x FRAME y" in a and "y FRAME x" in b, and neither text
+ * has the other order too (so a text always matches itself); x and y
+ * different content words, FRAME the same 1..FRAME_MAX words in both (a
+ * content word among them, no symmetric word): "Poles dislike Russians" /
+ * "Russians dislike Poles", "guys like introvert girls" / "girls like
+ * introvert guys". Index in a of x (y follows the frame), or -1; *len the
+ * frame's length. */
+static int exchanged(const feat *a, const feat *b, int *len) {
+    for (int i = 0; i < a->nseq; i++) {
+        if (!(a->seq_fl[i] & SQ_CONTENT))
+            continue;
+        int has_content = 0;
+        for (int m = 1; m <= FRAME_MAX && i + m + 1 < a->nseq; m++) {
+            uint8_t fl = a->seq_fl[i + m];
+            if (fl & SQ_SYMMETRIC)
+                break; /* and every longer frame holds it too */
+            has_content |= fl & SQ_CONTENT;
+            int j = i + m + 1; /* y */
+            uint64_t x = a->seq[i], y = a->seq[j];
+            if (!has_content || !(a->seq_fl[j] & SQ_CONTENT) || x == y)
+                continue;
+            if (has_frame(b, y, a, i, m, x) && !has_frame(b, x, a, i, m, y) &&
+                !has_frame(a, y, a, i, m, x)) {
+                *len = m;
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
+static void detail_swap(cg_gate_result *out, const feat *f, span sx, span sy) {
+    if (!out)
+        return;
+    size_t o = 0;
+    char *d = out->detail;
+    size_t cap = sizeof out->detail;
+    puts_(d, cap, &o, "swap: \"");
+    put(d, cap, &o, f->norm + sx.off, cut_len(f, sx, 30));
+    puts_(d, cap, &o, "\" and \"");
+    put(d, cap, &o, f->norm + sy.off, cut_len(f, sy, 30));
+    puts_(d, cap, &o, "\" in reversed roles");
+}
+
 /* Two content words both texts share, x before y in a and y before x in b,
  * with the same relation word strictly between them in each text: "x of y"
  * and "y of x". */
@@ -430,20 +489,15 @@ static int check_swap(const feat *a, const feat *b, cg_gate_result *out) {
                 continue; /* not shared, or the same order in both */
             uint32_t rel_a = rel_between(a, a->lex_pos[x], a->lex_pos[y]);
             if (rel_a && (rel_a & rel_between(b, b->lex_pos[pb[y]], b->lex_pos[pb[x]]))) {
-                if (out) {
-                    size_t o = 0;
-                    char *d = out->detail;
-                    size_t cap = sizeof out->detail;
-                    const span sx = a->lex_at[x], sy = a->lex_at[y];
-                    puts_(d, cap, &o, "swap: \"");
-                    put(d, cap, &o, a->norm + sx.off, cut_len(a, sx, 30));
-                    puts_(d, cap, &o, "\" and \"");
-                    put(d, cap, &o, a->norm + sy.off, cut_len(a, sy, 30));
-                    puts_(d, cap, &o, "\" in reversed roles");
-                }
+                detail_swap(out, a, a->lex_at[x], a->lex_at[y]);
                 return 1;
             }
         }
+    }
+    int m, i = exchanged(a, b, &m);
+    if (i >= 0) {
+        detail_swap(out, a, a->seq_at[i], a->seq_at[i + m + 1]);
+        return 1;
     }
     return 0;
 }
@@ -456,6 +510,22 @@ static int check_deixis(const feat *a, const feat *b, cg_gate_result *out) {
     else
         detail_only(out, "points outside the text:", b, b->deix_at, 0);
     return 1;
+}
+
+/* The asker in one text (me, myself) and someone else in the other
+ * (someone, anyone, others, ...), neither text having both kinds. */
+static int check_person(const feat *a, const feat *b, cg_gate_result *out) {
+    int a_self = a->self_ref && !a->other_ref, a_other = a->other_ref && !a->self_ref;
+    int b_self = b->self_ref && !b->other_ref, b_other = b->other_ref && !b->self_ref;
+    if (a_self && b_other && !b->self_ref) {
+        detail_only(out, "person: the asker,", a, a->self_at, 1);
+        return 1;
+    }
+    if (a_other && b_self && !a->self_ref) {
+        detail_only(out, "person: someone else,", a, a->other_at, 1);
+        return 1;
+    }
+    return 0;
 }
 
 /* The verdict on two extracted texts under `rules` (reads a and b only). */
@@ -504,6 +574,8 @@ static cg_gate_reason judge(feat *a, feat *b, unsigned rules, cg_gate_result *ou
         r = CG_GATE_SWAP;
     } else if (ON(CG_GATE_DEIXIS) && check_deixis(a, b, out)) {
         r = CG_GATE_DEIXIS;
+    } else if (ON(CG_GATE_PERSON) && check_person(a, b, out)) {
+        r = CG_GATE_PERSON;
     }
 #undef ON
     if (out)
@@ -535,7 +607,7 @@ cg_gate_reason cg_gate_check_all(const char *asked, size_t asked_len, const char
 
 static const char *const REASON_NAMES[CG_GATE_N] = {
     "pass", "length", "numbers", "negation", "quotes", "entities", "direction", "qword",
-    "time", "units",  "code",    "order",    "words",  "swap",     "deixis",
+    "time", "units",  "code",    "order",    "words",  "swap",     "deixis",    "person",
 };
 
 const char *cg_gate_reason_name(cg_gate_reason r) {

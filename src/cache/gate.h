@@ -77,13 +77,21 @@ typedef enum {
      * word (of, than, to, from, in, for, with, after, is, ...) between them
      * in both texts: "life after death" vs "death after life", "data
      * science graduates apply for psychology" vs "psychology graduates apply
-     * for data science" */
+     * for data science"; or exchanged around the same words, "x WORDS y" in
+     * one text and "y WORDS x" in the other (1-4 words with a content word
+     * and no and/or/vs/versus/between): "Poles dislike Russians" vs
+     * "Russians dislike Poles" */
     CG_GATE_SWAP,
     /* either text points at something it does not contain: this, these,
      * those (not of a time period: "this week") or "the following", with no
      * colon, new line, quote or code after it: "What is the output of this
      * program?" */
     CG_GATE_DEIXIS,
+    /* one text is about the asker (me, myself) and the other about someone
+     * else (someone, somebody, anyone, anybody, others), neither having the
+     * other's: "How do I motivate myself ..." vs "How do I motivate
+     * someone ..." */
+    CG_GATE_PERSON,
     CG_GATE_N
 } cg_gate_reason;
 
@@ -92,7 +100,7 @@ typedef enum {
 /* The rules on by default: every rule but qword, which rejected more
  * duplicates than non-duplicates on QQP. Each of the others raised
  * precision on QQP or LangCache at a small cost in hit rate, except length,
- * a guard the evaluation texts never reach; words, swap and deixis trade
+ * a guard the evaluation texts never reach; words, swap, deixis and person trade
  * hit rate for precision at the top of the similarity scale, where the
  * default threshold is (docs/semantic-cache.md). */
 #define CG_GATE_DEFAULT_RULES (CG_GATE_ALL_RULES & ~CG_GATE_RULE(CG_GATE_QWORD))
@@ -128,7 +136,7 @@ cg_gate_reason cg_gate_check_all(const char *asked, size_t asked_len, const char
 
 /* "pass", "length", "numbers", "negation", "quotes", "entities",
  * "direction", "qword", "time", "units", "code", "order", "words", "swap",
- * "deixis"; "?" out of range. */
+ * "deixis", "person"; "?" out of range. */
 const char *cg_gate_reason_name(cg_gate_reason r);
 
 /* Parses a comma list of rule names, or "default", "all", "none", into a

@@ -281,6 +281,29 @@ static void add_lex(feat *f, const char *w, size_t dl, size_t ws, size_t wl, int
     f->lex_at[k].len = (uint16_t)wl;
 }
 
+/* Symmetric words: "x and y" asks what "y and x" asks (swap rule). */
+static int symmetric_word(const char *w, size_t dl) {
+    static const char *const T[] = {"and", "or", "vs", "versus", "between"};
+    for (size_t k = 0; k < sizeof T / sizeof T[0]; k++)
+        if (strlen(T[k]) == dl && memcmp(T[k], w, dl) == 0)
+            return 1;
+    return 0;
+}
+
+/* Person rule: 1 for a word meaning the asker (me, myself), 2 for someone
+ * else (someone, somebody, anyone, anybody, others), else 0. */
+static int person_class(const char *w, size_t dl) {
+    static const char *const SELF[] = {"me", "myself"};
+    static const char *const OTHER[] = {"someone", "somebody", "anyone", "anybody", "others"};
+    for (size_t k = 0; k < sizeof SELF / sizeof SELF[0]; k++)
+        if (strlen(SELF[k]) == dl && memcmp(SELF[k], w, dl) == 0)
+            return 1;
+    for (size_t k = 0; k < sizeof OTHER / sizeof OTHER[0]; k++)
+        if (strlen(OTHER[k]) == dl && memcmp(OTHER[k], w, dl) == 0)
+            return 2;
+    return 0;
+}
+
 /* A word after this/these/those that makes it a time expression (this
  * week, this morning), not a pointer at something outside the text. */
 static int deixis_time(const char *w, size_t dl, int period) {
@@ -504,8 +527,30 @@ static void scan_words(feat *f) {
             for (size_t k = 0; k < dl && !has_digit; k++)
                 has_digit = is_digit(w[k]);
             /* numbers and negation have rules of their own */
-            if (!(fw & FW_FUNC) && !neg && !numword && !has_digit)
+            int content = !(fw & FW_FUNC) && !neg && !numword && !has_digit;
+            if (content)
                 add_lex(f, w, dl, ws, wl, word_no);
+            if (f->nseq < MAX_SEQ) {
+                int k = f->nseq++;
+                f->seq[k] = lex_hash(w, dl);
+                f->seq_at[k].off = (uint16_t)ws;
+                f->seq_at[k].len = (uint16_t)wl;
+                f->seq_fl[k] = (uint8_t)((content ? SQ_CONTENT : 0) |
+                                         (symmetric_word(w, dl) ? SQ_SYMMETRIC : 0));
+            }
+        }
+        /* person rule: the asker, or someone else (not ALL-CAPS: ME is Maine) */
+        if (!all_caps(f, ws, dl)) {
+            int who = person_class(w, dl);
+            if (who == 1 && !f->self_ref) {
+                f->self_ref = 1;
+                f->self_at.off = (uint16_t)ws;
+                f->self_at.len = (uint16_t)wl;
+            } else if (who == 2 && !f->other_ref) {
+                f->other_ref = 1;
+                f->other_at.off = (uint16_t)ws;
+                f->other_at.len = (uint16_t)wl;
+            }
         }
         /* deixis rule: "this X" unless X is a time period; "the following" */
         if (deix_pending && !deixis_time(w, dl, period)) {
@@ -707,6 +752,9 @@ void gate_extract(feat *f, const char *text, size_t len) {
     f->nlex = f->lex_over = f->nrel = 0;
     f->deixis = 0;
     f->deix_at.off = f->deix_at.len = 0;
+    f->nseq = 0;
+    f->self_ref = f->other_ref = 0;
+    f->self_at.off = f->self_at.len = f->other_at.off = f->other_at.len = 0;
     gate_normalise(f, text ? text : "", text ? len : 0);
     scan_words(f);
     scan_numbers(f);

@@ -27,6 +27,8 @@
  * words rule cannot compare the texts and refuses) */
 #define MAX_LEX 256
 #define MAX_RELW 128 /* relation words kept per text (swap rule) */
+#define MAX_SEQ 256  /* words kept in order per text (swap rule's frames) */
+#define FRAME_MAX 4  /* swap rule: words between the exchanged ones */
 
 typedef struct {
     uint16_t off, len;
@@ -84,7 +86,19 @@ typedef struct {
      * following", with nothing after it that could be what it points at */
     int deixis;
     span deix_at;
+    /* swap rule, exchanged words: every word in text order (light stem's
+     * hash, its span, SQ_ flags), the first MAX_SEQ words */
+    uint64_t seq[MAX_SEQ];
+    span seq_at[MAX_SEQ];
+    uint8_t seq_fl[MAX_SEQ];
+    int nseq;
+    /* person rule: the text mentions the asker (me, myself) / someone else
+     * (someone, somebody, anyone, anybody, others); first such word */
+    int self_ref, other_ref;
+    span self_at, other_at;
 } feat;
+
+enum { SQ_CONTENT = 1, SQ_SYMMETRIC = 2 }; /* seq_fl bits */
 
 /* ------------------------------------------------------------------ */
 /* Characters (gate_text.c)                                             */

@@ -54,7 +54,7 @@
 /* The hand features, in input order (values roughly in [0, 1]). Every one
  * is symmetric: swapping the two texts gives the same vector. */
 /* The gate rules the verifier sees as inputs: length .. order (the rules the
- * shipped model was trained with; words, swap and deixis, added later, are
+ * shipped model was trained with; words, swap, deixis and person, added later, are
  * not inputs, so the model and its feature hash stay valid). */
 #define CG_VF_GATE_RULES ((int)CG_GATE_ORDER)
 
@@ -138,7 +138,7 @@ float cg_verifier_score(const cg_verifier *v, float cosine, const float *u, cons
  * CG_SEMANTIC_FLOOR_NO_VERIFIER (the static threshold's default). */
 #define CG_SEMANTIC_DEFAULT_FLOOR 0.79f
 #define CG_SEMANTIC_DEFAULT_VERIFIER_THRESHOLD 0.98f
-#define CG_SEMANTIC_FLOOR_NO_VERIFIER 0.97f
+#define CG_SEMANTIC_FLOOR_NO_VERIFIER 0.98f
 
 typedef struct cg_semantic_policy {
     float floor; /* similarity floor from config */

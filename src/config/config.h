@@ -145,7 +145,7 @@ typedef enum { CG_SEM_EMBED_BUILTIN = 0, CG_SEM_EMBED_HTTP = 1 } cg_sem_embedder
 
 typedef struct cg_semantic_cfg {
     int enabled;           /* default 0: off unless `enabled: true` */
-    double threshold;      /* the floor, in (0, 1]; default 0.97 */
+    double threshold;      /* the floor, in (0, 1]; default 0.98 */
     unsigned gate_rules;   /* second-gate rule mask (cache/gate.h), default CG_GATE_DEFAULT_RULES */
     cg_sem_embedder kind;  /* builtin (default) or an OpenAI-compatible /v1/embeddings */
     char model_file[1024]; /* builtin: the converted model, default var/models/use-lite.bin */

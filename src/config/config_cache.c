@@ -23,7 +23,7 @@
  *     coalesce: {enabled: true, wait_ms: 30000}
  *     semantic:                      # off unless enabled (docs/semantic-cache.md)
  *       enabled: true
- *       threshold: 0.97              # the floor; x-costgate-semantic-threshold may raise it
+ *       threshold: 0.98              # the floor; x-costgate-semantic-threshold may raise it
  *       gate_rules: default          # or a list / comma list of rule names (cache/gate.h)
  *       embedder: builtin            # or {url, model, api_key_env, dimensions, timeout_ms}
  *       model_file: var/models/use-lite.bin
@@ -386,7 +386,7 @@ static int parse_semantic(cfg_ctx *x, const yaml_node_t *sec, cg_cache_cfg *k) {
                                        "max_partitions", "index_dir",  "single_turn",
                                        "pool_threads",   "queue_max",  NULL};
     cg_semantic_cfg *s = &k->semantic;
-    s->threshold = 0.97;
+    s->threshold = 0.98;
     s->gate_rules = CG_GATE_DEFAULT_RULES;
     s->kind = CG_SEM_EMBED_BUILTIN;
     snprintf(s->model_file, sizeof s->model_file, "var/models/use-lite.bin");

@@ -70,7 +70,7 @@ test('--help, bad options, missing data', async () => {
   const { stdout } = await cg(['eval', 'semantic', '--help']);
   assert.match(stdout, /usage: costgate eval semantic/);
     for (const opt of ['--limit', '--rules', '--csv', '--json', '--results-md', '--vectors',
-    '--verifier', '--no-verifier', '--train-verifier', '--split'])
+    '--verifier', '--no-verifier', '--train-verifier', '--split', '--margin'])
     assert.ok(stdout.includes(opt), opt);
   const top = await cg(['--help']);
   assert.match(top.stdout, /eval semantic/);
@@ -80,6 +80,8 @@ test('--help, bad options, missing data', async () => {
   assert.equal((await fails(['eval', 'semantic', '--threads', '0'])).code, 2);
     assert.equal((await fails(['eval', 'semantic', 'extra'])).code, 2);
   assert.equal((await fails(['eval', 'semantic', '--split', 'random'])).code, 2);
+  assert.equal((await fails(['eval', 'semantic', '--margin', '-1'])).code, 2);
+  assert.equal((await fails(['eval', 'semantic', '--margin', 'wide'])).code, 2);
   assert.equal((await fails(['eval', 'semantic', '--verifier-hidden', '65'])).code, 2);
   
   const nodata = await fails(['eval', 'semantic', '--data', join(dir, 'nowhere')]);
@@ -99,6 +101,8 @@ test('quick evaluation on real data', { skip: !ready && 'no ../shared/data or mo
   assert.match(stdout, /STS-B Spearman/);
   assert.match(stdout, /Default threshold: 0\.\d\d/);
   const r = JSON.parse(readFileSync(json, 'utf8'));
+  // the default is chosen with a margin of one standard error over the bar
+  assert.equal(r.default_threshold.margin_stderr, 1);
   console.log(`STS-B Spearman test ${r.stsb_spearman.test.toFixed(4)} dev ` +
     `${r.stsb_spearman.dev.toFixed(4)}; default threshold ${r.default_threshold.threshold}`);
 
@@ -175,7 +179,7 @@ test('quick evaluation on real data', { skip: !ready && 'no ../shared/data or mo
   assert.match(curves[0], /^set,threshold,gate,/);
   assert.equal(curves.filter((l) => l.startsWith('qqp,')).length, 60);
   assert.match(readFileSync(join(csv, 'rules.csv'), 'utf8'), /^rule,threshold,set,/);
-  assert.match(readFileSync(join(csv, 'pairs.csv'), 'utf8'), /^set,label,cosine,verdict,/);
+  assert.match(readFileSync(join(csv, 'pairs.csv'), 'utf8'), /^set,split,label,cosine,verdict,/);
   assert.match(readFileSync(join(csv, 'adversarial.csv'), 'utf8'), /^cosine,verdict,expected\n/);
 
   // RESULTS.md: the block is replaced, everything else kept

@@ -35,6 +35,7 @@ static const char *const PAIRS[][2] = {
     {"How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?"},
     {"서울에 가고 싶어요", "서울에 가고 싶지 않아요"},
     {"How can I learn Python quickly?", "What is the fastest way to learn Python?"},
+    {"How do I motivate myself to run?", "How do I motivate someone to run?"},
     {"", ""},
     {"\xff\xfe broken \xc3", "broken"},
     /* Berlin/Paris and 10/100 at once: two rules fail */

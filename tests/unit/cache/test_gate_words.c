@@ -1,5 +1,5 @@
-/* test_gate_words: unit tests of the second gate's words, swap and deixis
- * rules (src/cache/gate.c, gate_extract.c, gate_words.c).
+/* test_gate_words: unit tests of the second gate's words, swap, deixis and
+ * person rules (src/cache/gate.c, gate_extract.c, gate_words.c).
  *
  * Owns: for each of the three rules, pairs it must reject and pairs it must
  * let through, both directions (the gate is symmetric): a content word only
@@ -9,7 +9,10 @@
  * reorderings that are not role swaps), a pointer at something outside the
  * text (and time expressions, or pointers followed by what they point at);
  * the detail text; the default rule set on the integration tests'
- * paraphrases; the content-word cap.
+ * paraphrases; the content-word cap. Also the swap rule's exchanged words
+ * ("Poles dislike Russians" / "Russians dislike Poles") and the person rule
+ * (the asker vs someone else), with the reorderings and mentions they must
+ * let through.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,6 +106,71 @@ static void test_swap(void **st) {
     PASSES(S, "life after death", "Is there life after death?");
 }
 
+/* Swap rule, exchanged words: "x FRAME y" / "y FRAME x" with the same
+ * 1-4 words between (a content word among them, no symmetric word). */
+static void test_swap_exchanged(void **st) {
+    (void)st;
+    const int S = CG_GATE_SWAP;
+    REJECTS(S, "Why do Poles dislike Russians?", "Why do Russians dislike Poles?");
+    REJECTS(S, "Do guys like introvert girls?", "Do girls like introvert guys?");
+    REJECTS(S, "Do Indian women find Pakistani men attractive?",
+            "Do Pakistani women find Indian men attractive?");
+    REJECTS(S, "What are some good Android game ideas (no apps)?",
+            "What are some good Android app ideas (no games)?");
+    REJECTS(S, "Why do children deceive their parents?", "How do parents deceive their children?");
+    /* plural endings do not hide the exchange */
+    REJECTS(S, "Do cats chase dogs?", "Do dog chase cat?");
+    /* a frame without a content word is a relation word's job (or none) */
+    PASSES(S, "restaurants in Paris", "Paris restaurants");
+    PASSES(S, "Is it x or y?", "Is it y or x?");
+    /* symmetric words in the frame: coordination, not roles */
+    PASSES(S, "What is the difference between real gas and ideal gas?",
+           "What is the difference between an ideal gas and a real gas?");
+    PASSES(S, "similarities between British English and American English",
+           "similarities between American English and British English");
+    PASSES(S, "What are the differences between the Chinese culture or Western culture?",
+           "What are the differences between the Western culture or Chinese culture?");
+    /* the frame changed: a reordering, not an exchange */
+    PASSES(S, "Recipe for pesto (nut-free)", "nut-free pesto recipe");
+    PASSES(S, "What are the best email finding free tools?",
+           "What is the best free tools for finding email?");
+    PASSES(S, "How was education during the Japanese occupation like in Singapore?",
+           "How was education in Singapore like during the Japanese occupation?");
+    /* more than four words between */
+    PASSES(S, "cats really truly deeply madly love dogs",
+           "dogs really truly deeply madly love cats");
+    /* the same order, or one word only */
+    PASSES(S, "Why do Poles dislike Russians?", "Why do Poles really dislike Russians?");
+    PASSES(S, "Do guys like guys?", "Do guys like guys?");
+    /* a text with both orders matches itself, and a text with one of them */
+    PASSES(S, "Does supply create demand or does demand create supply?",
+           "Does supply create demand or does demand create supply?");
+    PASSES(S, "Does supply create demand or does demand create supply?",
+           "Why does supply create demand?");
+}
+
+static void test_person(void **st) {
+    (void)st;
+    const int P = CG_GATE_PERSON;
+    REJECTS(P, "How can I motivate someone to lose weight?",
+            "How do I motivate myself to lose weight?");
+    REJECTS(P, "What is the best way to spank someone?", "What is the best way to spank myself?");
+    REJECTS(P, "Do you recommend me to study Computer Science in Russia?",
+            "Do you recommend someone to study Computer Science in Russia?");
+    REJECTS(P, "Can someone read my palm?", "Can you read my palm for me?");
+    /* one side has both kinds, or neither text has the other kind */
+    PASSES(P, "How can I see if someone blocked me?", "How can I see who has blocked me?");
+    PASSES(P, "Can you help me find a dance academy?", "Can anyone help me find a dance academy?");
+    PASSES(P, "What's the best morning routine?", "What's the best morning routine for me?");
+    PASSES(P, "How do I stop myself from getting suicidal thoughts?",
+           "How do I stop having suicidal thoughts?");
+    PASSES(P, "How do you motivate someone?", "How can I motivate somebody?");
+    /* a word in capitals is a name: ME is Maine */
+    PASSES(P, "best lobster in ME", "best lobster for someone");
+    /* words that merely contain the pronouns */
+    PASSES(P, "What is a meme?", "What is someones meme?");
+}
+
 static void test_deixis(void **st) {
     (void)st;
     const int D = CG_GATE_DEIXIS;
@@ -152,6 +220,18 @@ static void test_detail(void **st) {
     assert_true(DEF & ONLY(CG_GATE_WORDS));
     assert_true(DEF & ONLY(CG_GATE_SWAP));
     assert_true(DEF & ONLY(CG_GATE_DEIXIS));
+    assert_true(DEF & ONLY(CG_GATE_PERSON));
+    assert_string_equal(cg_gate_reason_name(CG_GATE_PERSON), "person");
+    assert_int_equal(cg_gate_rules_parse("person", &m), 0);
+    assert_int_equal(m, ONLY(CG_GATE_PERSON));
+    const char *p1 = "How do I motivate myself?", *p2 = "How do I motivate someone?";
+    assert_int_equal(cg_gate_check(p1, strlen(p1), p2, strlen(p2), DEF, &r), CG_GATE_PERSON);
+    assert_string_equal(r.detail, "person: the asker, \"myself\" only in the new query");
+    assert_int_equal(cg_gate_check(p2, strlen(p2), p1, strlen(p1), DEF, &r), CG_GATE_PERSON);
+    assert_string_equal(r.detail, "person: someone else, \"someone\" only in the new query");
+    const char *e1 = "Why do Poles dislike Russians?", *e2 = "Why do Russians dislike Poles?";
+    assert_int_equal(cg_gate_check(e1, strlen(e1), e2, strlen(e2), DEF, &r), CG_GATE_SWAP);
+    assert_string_equal(r.detail, "swap: \"poles\" and \"russians\" in reversed roles");
 }
 
 /* The paraphrases the integration tests serve must still pass the whole
@@ -204,9 +284,10 @@ static void test_cap(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_words),       cmocka_unit_test(test_swap),
-        cmocka_unit_test(test_deixis),      cmocka_unit_test(test_detail),
-        cmocka_unit_test(test_default_set), cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_words),          cmocka_unit_test(test_swap),
+        cmocka_unit_test(test_swap_exchanged), cmocka_unit_test(test_person),
+        cmocka_unit_test(test_deixis),         cmocka_unit_test(test_detail),
+        cmocka_unit_test(test_default_set),    cmocka_unit_test(test_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

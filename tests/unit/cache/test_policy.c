@@ -146,7 +146,7 @@ static void test_semantic_section(void **state) {
     cg_config *c = must_load("cache: {}\n");
     const cg_semantic_cfg *s = &c->cache.semantic;
     assert_false(s->enabled);
-    assert_true(s->threshold == 0.97);
+    assert_true(s->threshold == 0.98);
     assert_int_equal(s->gate_rules, CG_GATE_DEFAULT_RULES);
     assert_int_equal(s->kind, CG_SEM_EMBED_BUILTIN);
     assert_string_equal(s->model_file, "var/models/use-lite.bin");
