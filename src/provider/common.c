@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/find.h"
 #include "cost/usage.h"
 #include "provider/provider.h"
 
@@ -42,7 +43,7 @@ int64_t cg_provider_scan_text(const char *p, size_t n, const char *const *keys) 
         size_t kl = strlen(keys[k]);
         const char *s = p;
         while (s < end) {
-            const char *q = memmem(s, (size_t)(end - s), keys[k], kl);
+            const char *q = cg_memmem(s, (size_t)(end - s), keys[k], kl);
             if (!q)
                 break;
             s = q + kl;
@@ -117,7 +118,7 @@ static int object_at(const char *p, const char *end, const char **os, const char
 }
 
 int cg_provider_usage_object(const char *p, size_t n, int last, const char **os, const char **oe) {
-    const char *u = last ? memrmem(p, n, "\"usage\":", 8) : memmem(p, n, "\"usage\":", 8);
+    const char *u = last ? memrmem(p, n, "\"usage\":", 8) : cg_memmem(p, n, "\"usage\":", 8);
     return u ? object_at(u + 8, p + n, os, oe) : -1;
 }
 
@@ -146,7 +147,7 @@ int cg_provider_fast_usage(cg_req *r, const char *body, size_t n) {
     if (cg_provider_read_usage(r->api, r->ep == CG_EP_EMBEDDINGS, os, (size_t)(oe - os),
                                &r->usage) != 0)
         return -1;
-    const char *m = memmem(body, n, "\"model\":", 8);
+    const char *m = cg_memmem(body, n, "\"model\":", 8);
     if (m && !r->served_model[0]) {
         const char *v = m + 8, *end = body + n;
         while (v < end && *v == ' ')

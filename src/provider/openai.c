@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/find.h"
 #include "cost/usage.h"
 #include "provider/provider.h"
 
@@ -176,11 +177,11 @@ static void on_event(cg_req *r, const cg_sse_event *ev, int *forward, int *termi
         r->up_stream_error = 1; /* forwarded as is; the stream ends with it */
         return;
     }
-    int has_usage = memmem(ev->data, ev->data_len, "\"usage\":{", 9) ||
-                    memmem(ev->data, ev->data_len, "\"usage\": {", 10);
+    int has_usage = cg_memmem(ev->data, ev->data_len, "\"usage\":{", 9) ||
+                    cg_memmem(ev->data, ev->data_len, "\"usage\": {", 10);
     if (!r->served_model[0]) {
         /* "model":"..." of the chunk, without parsing it */
-        const char *m = memmem(ev->data, ev->data_len, "\"model\":\"", 9);
+        const char *m = cg_memmem(ev->data, ev->data_len, "\"model\":\"", 9);
         if (m) {
             const char *v = m + 9, *end = ev->data + ev->data_len;
             const char *q = memchr(v, '"', (size_t)(end - v));
@@ -197,8 +198,8 @@ static void on_event(cg_req *r, const cg_sse_event *ev, int *forward, int *termi
         if (cg_provider_usage_object(ev->data, ev->data_len, 0, &os, &oe) == 0 &&
             cg_provider_read_usage(CG_API_OPENAI, 0, os, (size_t)(oe - os), &r->usage) == 0) {
             r->usage_seen = 2;
-            if (!r->client_usage && (memmem(ev->data, ev->data_len, "\"choices\":[]", 12) ||
-                                     memmem(ev->data, ev->data_len, "\"choices\": []", 13)))
+            if (!r->client_usage && (cg_memmem(ev->data, ev->data_len, "\"choices\":[]", 12) ||
+                                     cg_memmem(ev->data, ev->data_len, "\"choices\": []", 13)))
                 *forward = 0;
         }
     }

@@ -1,0 +1,79 @@
+/* test_find: core/find's cg_memmem returns exactly what memmem(3) returns:
+ * edge cases (empty needle, needle longer than the haystack, match at either
+ * end, a needle of one and of two bytes, a haystack shorter and longer than
+ * the 16-byte block, matches straddling blocks) and 200,000 random cases over
+ * a small alphabet, where partial matches are frequent. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/find.h"
+
+static void same(const char *h, size_t n, const char *nd, size_t nl) {
+    const char *want = memmem(h, n, nd, nl);
+    const char *got = cg_memmem(h, n, nd, nl);
+    if (want != got)
+        fail_msg("haystack %zu bytes, needle %zu bytes: memmem at %td, cg_memmem at %td", n, nl,
+                 want ? want - h : (ptrdiff_t)-1, got ? got - h : (ptrdiff_t)-1);
+}
+
+static void test_edges(void **state) {
+    (void)state;
+    const char *h = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9}}";
+    size_t n = strlen(h);
+    same(h, n, "", 0);
+    same(h, 0, "x", 1);
+    same(h, 3, "data", 4);
+    same(h, n, "data", 4);             /* at the start */
+    same(h, n, "9}}", 3);              /* at the end */
+    same(h, n, "\"usage\":{", 9);      /* across the first block */
+    same(h, n, "\"choices\": []", 13); /* absent */
+    same(h, n, "}", 1);
+    same(h, n, "}}", 2);
+    same(h, n, h, n);     /* the whole haystack */
+    same(h, n - 1, h, n); /* one byte too long */
+    const char *aa = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab";
+    same(aa, strlen(aa), "aab", 3);
+    same(aa, strlen(aa), "ab", 2);
+    same(aa, strlen(aa), "ba", 2);
+    for (size_t k = 0; k + 3 <= strlen(aa); k++)
+        same(aa + k, strlen(aa) - k, "aaab", 4);
+}
+
+static void test_random(void **state) {
+    (void)state;
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    char h[300], nd[40];
+    for (int t = 0; t < 200000; t++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        size_t n = (size_t)(s % 200), nl = (size_t)((s >> 20) % 12);
+        int alpha = 2 + (int)((s >> 30) % 3); /* 2..4 letters: many near misses */
+        for (size_t i = 0; i < n; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            h[i] = (char)('a' + (int)(s % (uint64_t)alpha));
+        }
+        if (nl && n >= nl && (s & 1)) { /* half the time a needle taken from the haystack */
+            size_t at = (size_t)((s >> 8) % (n - nl + 1));
+            memcpy(nd, h + at, nl);
+        } else {
+            for (size_t i = 0; i < nl; i++) {
+                s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+                nd[i] = (char)('a' + (int)(s % (uint64_t)alpha));
+            }
+        }
+        same(h, n, nd, nl);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_random),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
