@@ -28,21 +28,43 @@ const char *cg_memmem(const char *hay, size_t n, const char *needle, size_t nl) 
     size_t lim = n - nl + 1; /* a match starts below hay + lim */
     size_t i = 0;
 #if defined(__SSE2__)
-    const __m128i vf = _mm_set1_epi8(needle[0]), vl = _mm_set1_epi8(needle[nl - 1]);
+    /* the two bytes tested first: the second and the last but one when the
+     * needle has four or more, since a JSON key's first and last byte are
+     * quotes, which a JSON text has everywhere */
+    size_t pa = nl >= 4 ? 1 : 0, pb = nl >= 4 ? nl - 2 : nl - 1;
+    const __m128i va = _mm_set1_epi8(needle[pa]), vb = _mm_set1_epi8(needle[pb]);
     for (; i + 16 <= lim; i += 16) {
-        /* hay[i + k] == first and hay[i + k + nl - 1] == last, k = 0..15:
-         * both loads end at or before hay + lim - 1 + nl - 1 < hay + n */
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(hay + i));
-        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(hay + i + nl - 1));
+        /* hay[i + k + pa] and hay[i + k + pb], k = 0..15: both loads end at
+         * or before hay + lim - 1 + nl - 1 < hay + n */
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(hay + i + pa));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(hay + i + pb));
         unsigned m = (unsigned)_mm_movemask_epi8(
-            _mm_and_si128(_mm_cmpeq_epi8(a, vf), _mm_cmpeq_epi8(b, vl)));
+            _mm_and_si128(_mm_cmpeq_epi8(a, va), _mm_cmpeq_epi8(b, vb)));
         while (m) {
             unsigned k = (unsigned)__builtin_ctz(m);
-            if (memcmp(hay + i + k + 1, needle + 1, nl - 2) == 0)
+            if (memcmp(hay + i + k, needle, nl) == 0)
                 return hay + i + k;
             m &= m - 1;
         }
     }
 #endif
     return scan_plain(hay, i, lim, needle, nl);
+}
+
+size_t cg_find_eol(const char *p, size_t n) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        unsigned m =
+            (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+        if (m)
+            return i + (unsigned)__builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++)
+        if (p[i] == '\r' || p[i] == '\n')
+            return i;
+    return n;
 }

@@ -4,9 +4,11 @@
  * searches: short needles (a JSON key such as "\"usage\":{") in short
  * haystacks (one SSE event, one response body). glibc's memmem sets up a
  * shift table on every call, which costs more than the search itself there.
- * This one compares the needle's first and last byte against 16 positions
- * at once (SSE2, part of every x86-64 CPU; a plain loop elsewhere) and
- * checks the middle only where both match.
+ * This one compares two bytes of the needle (its second and last but one,
+ * as a JSON key starts and ends with a quote; first and last when shorter)
+ * against 16 positions at once (SSE2, part of every x86-64 CPU; a plain
+ * loop elsewhere) and compares the whole needle only where both match. cg_find_eol finds a line end
+ * the same way, 16 bytes at a time.
  */
 #ifndef CG_CORE_FIND_H
 #define CG_CORE_FIND_H
@@ -16,5 +18,9 @@
 /* The first occurrence of needle[0..nl) in hay[0..n), or NULL (as memmem:
  * an empty needle is found at hay). */
 const char *cg_memmem(const char *hay, size_t n, const char *needle, size_t nl);
+
+/* The index of the first CR or LF in p[0..n), or n when there is none (the
+ * line scans of the SSE parser). */
+size_t cg_find_eol(const char *p, size_t n);
 
 #endif

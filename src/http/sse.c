@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "core/find.h"
+
 void cg_sse_init(cg_sse *s, size_t max_event) {
     cg_buf_init(&s->pending, max_event);
     cg_buf_init(&s->data, max_event);
@@ -28,9 +30,10 @@ static size_t find_boundary(const char *p, size_t n, size_t from) {
      * terminator starts. */
     size_t i = from > 3 ? from - 3 : 0;
     for (; i < n; i++) {
+        i += cg_find_eol(p + i, n - i);
+        if (i >= n)
+            return 0;
         char c = p[i];
-        if (c != '\n' && c != '\r')
-            continue;
         size_t eol = i + 1;
         if (c == '\r' && eol < n && p[eol] == '\n')
             eol++;
@@ -60,8 +63,7 @@ static int emit(cg_sse *s, const char *p, size_t end, cg_sse_cb cb, void *arg) {
     int have_data = 0;
     while (i < end) {
         size_t ls = i;
-        while (i < end && p[i] != '\n' && p[i] != '\r')
-            i++;
+        i += cg_find_eol(p + i, end - i);
         size_t le = i;
         if (i < end && p[i] == '\r') {
             i++;

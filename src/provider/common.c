@@ -1,4 +1,5 @@
 /* common: helpers shared by the provider adapters (see provider.h). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,32 +37,94 @@ int64_t cg_provider_text_chars(const json_t *v) {
     return n;
 }
 
-int64_t cg_provider_scan_text(const char *p, size_t n, const char *const *keys) {
-    int64_t total = 0;
-    const char *end = p + n;
-    for (int k = 0; keys[k]; k++) {
-        size_t kl = strlen(keys[k]);
-        const char *s = p;
-        while (s < end) {
-            const char *q = cg_memmem(s, (size_t)(end - s), keys[k], kl);
-            if (!q)
-                break;
-            s = q + kl;
-            /* require "key": "... (the key is quoted in the pattern) */
-            while (s < end && (*s == ' ' || *s == ':'))
-                s++;
-            if (s >= end || *s != '"')
-                continue;
-            s++;
-            while (s < end && *s != '"') {
-                if (*s == '\\' && s + 1 < end)
-                    s++;
-                s++;
-                total++;
+/* The closing quote of the JSON string whose text starts at s (just after
+ * its opening quote), or NULL when it does not end before end: a quote
+ * preceded by an even number of backslashes. */
+static const char *string_end(const char *s, const char *end) {
+    for (const char *q = s; q < end; q++) {
+        q = memchr(q, '"', (size_t)(end - q));
+        if (!q)
+            return NULL;
+        size_t bs = 0;
+        while (q - bs > s && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (!(bs & 1))
+            return q;
+    }
+    return NULL;
+}
+
+/* Characters of the string text s[0..e): bytes, an escape's backslash not
+ * counted ("\\n" is one, "\\u00e9" five). */
+static int64_t string_chars(const char *s, const char *e) {
+    int64_t n = (int64_t)(e - s);
+    for (const char *b = s; b < e && (b = memchr(b, '\\', (size_t)(e - b))); b += 2)
+        if (b + 1 < e)
+            n--; /* a lone backslash at a cut-off end counts itself */
+    return n;
+}
+
+static int is_key(const char *const *keys, const char *k, size_t kl) {
+    for (int i = 0; keys[i]; i++)
+        if (strlen(keys[i]) == kl && memcmp(keys[i], k, kl) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *skip_ws(const char *s, const char *end) {
+    while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+        s++;
+    return s;
+}
+
+void cg_provider_scan_event(const char *p, size_t n, const char *const *keys, cg_event_scan *out) {
+    memset(out, 0, sizeof *out);
+    const char *end = p + n, *s = p;
+    /* string by string: a string followed by ':' is a key */
+    while (s < end && (s = memchr(s, '"', (size_t)(end - s)))) {
+        const char *c = string_end(s + 1, end);
+        if (!c)
+            break;
+        const char *t = skip_ws(c + 1, end);
+        if (t >= end || *t != ':') {
+            s = c + 1; /* a string value */
+            continue;
+        }
+        const char *k = s;
+        size_t kl = (size_t)(c - s) + 1; /* with its quotes */
+        const char *v = skip_ws(t + 1, end);
+        s = v;
+        if (v >= end)
+            break;
+        if (*v == '"') {
+            if (keys && is_key(keys, k, kl)) {
+                const char *ve = string_end(v + 1, end);
+                out->text_chars += string_chars(v + 1, ve ? ve : end);
+                if (!ve)
+                    break;
+                s = ve + 1;
+            } else if (kl == 7 && memcmp(k, "\"model\"", 7) == 0 && !out->model) {
+                const char *ve = string_end(v + 1, end);
+                if (ve && !memchr(v + 1, '\\', (size_t)(ve - v - 1))) {
+                    out->model = v + 1;
+                    out->model_len = (size_t)(ve - v - 1);
+                }
             }
+        } else if (*v == '{' && kl == 7 && memcmp(k, "\"usage\"", 7) == 0) {
+            if (!out->usage)
+                out->usage = v;
+        } else if (*v == '[' && kl == 9 && memcmp(k, "\"choices\"", 9) == 0) {
+            const char *w = skip_ws(v + 1, end);
+            if (w < end && *w == ']')
+                out->choices_empty = 1;
         }
     }
-    return total;
+}
+
+int64_t cg_provider_scan_text(const char *p, size_t n, const char *const *keys) {
+    cg_event_scan sc;
+    cg_provider_scan_event(p, n, keys, &sc);
+    return sc.text_chars;
 }
 
 int cg_provider_body(cg_req *r) {

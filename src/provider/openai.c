@@ -177,33 +177,24 @@ static void on_event(cg_req *r, const cg_sse_event *ev, int *forward, int *termi
         r->up_stream_error = 1; /* forwarded as is; the stream ends with it */
         return;
     }
-    int has_usage = cg_memmem(ev->data, ev->data_len, "\"usage\":{", 9) ||
-                    cg_memmem(ev->data, ev->data_len, "\"usage\": {", 10);
-    if (!r->served_model[0]) {
-        /* "model":"..." of the chunk, without parsing it */
-        const char *m = cg_memmem(ev->data, ev->data_len, "\"model\":\"", 9);
-        if (m) {
-            const char *v = m + 9, *end = ev->data + ev->data_len;
-            const char *q = memchr(v, '"', (size_t)(end - v));
-            size_t len = q ? (size_t)(q - v) : 0;
-            if (q && len < sizeof r->served_model && !memchr(v, '\\', len)) {
-                memcpy(r->served_model, v, len);
-                r->served_model[len] = '\0';
-            }
-        }
+    /* one pass over the chunk, without parsing it: its text, model, usage */
+    cg_event_scan sc;
+    cg_provider_scan_event(ev->data, ev->data_len, text_keys, &sc);
+    if (!r->served_model[0] && sc.model && sc.model_len < sizeof r->served_model) {
+        memcpy(r->served_model, sc.model, sc.model_len);
+        r->served_model[sc.model_len] = '\0';
     }
-    if (has_usage) {
+    if (sc.usage) {
         /* parse only the usage object */
         const char *os, *oe;
         if (cg_provider_usage_object(ev->data, ev->data_len, 0, &os, &oe) == 0 &&
             cg_provider_read_usage(CG_API_OPENAI, 0, os, (size_t)(oe - os), &r->usage) == 0) {
             r->usage_seen = 2;
-            if (!r->client_usage && (cg_memmem(ev->data, ev->data_len, "\"choices\":[]", 12) ||
-                                     cg_memmem(ev->data, ev->data_len, "\"choices\": []", 13)))
+            if (!r->client_usage && sc.choices_empty)
                 *forward = 0;
         }
     }
-    r->out_chars += cg_provider_scan_text(ev->data, ev->data_len, text_keys);
+    r->out_chars += sc.text_chars;
 }
 
 static void on_body(cg_req *r, const json_t *body) {

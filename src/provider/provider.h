@@ -60,8 +60,20 @@ int cg_provider_read_usage(cg_api api, int embedding, const char *p, size_t n, c
 /* Sums the text a request carries (strings under content/text/system/tools),
  * for estimates when the provider reports no usage. */
 int64_t cg_provider_text_chars(const json_t *v);
-/* Counts bytes of JSON string values following any of `keys` in raw JSON
- * text, without parsing it (cheap per stream chunk). */
+/* Counts bytes of JSON string values following any of `keys` (each with its
+ * quotes: "\"content\"") in raw JSON text, an escape sequence's backslash
+ * not counted, without parsing it (cheap per stream chunk). */
 int64_t cg_provider_scan_text(const char *p, size_t n, const char *const *keys);
+
+/* What one pass over a stream event's JSON finds (cg_provider_scan_event). */
+typedef struct cg_event_scan {
+    int64_t text_chars; /* as cg_provider_scan_text over `keys` */
+    const char *usage;  /* the '{' of the first "usage": {...}, or NULL */
+    const char *model;  /* the first "model" string value (unescaped only), */
+    size_t model_len;   /* or NULL */
+    int choices_empty;  /* a "choices": [] key */
+} cg_event_scan;
+/* One pass over raw JSON text p[0..n) for the per-event facts above. */
+void cg_provider_scan_event(const char *p, size_t n, const char *const *keys, cg_event_scan *out);
 
 #endif

@@ -2,7 +2,8 @@
  * edge cases (empty needle, needle longer than the haystack, match at either
  * end, a needle of one and of two bytes, a haystack shorter and longer than
  * the 16-byte block, matches straddling blocks) and 200,000 random cases over
- * a small alphabet, where partial matches are frequent. */
+ * a small alphabet, where partial matches are frequent. cg_find_eol finds
+ * the first CR or LF as a plain loop does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,10 +71,30 @@ static void test_random(void **state) {
     }
 }
 
+/* cg_find_eol against a plain loop, at every length and position. */
+static void test_eol(void **state) {
+    (void)state;
+    char buf[80];
+    uint64_t s = 12345;
+    for (int t = 0; t < 20000; t++) {
+        size_t n = (size_t)(t % 70);
+        for (size_t i = 0; i < n; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            unsigned r = (unsigned)(s % 64);
+            buf[i] = r == 0 ? '\r' : r == 1 ? '\n' : (char)('a' + r % 26);
+        }
+        size_t want = 0;
+        while (want < n && buf[want] != '\r' && buf[want] != '\n')
+            want++;
+        assert_int_equal(cg_find_eol(buf, n), want);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_eol),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
