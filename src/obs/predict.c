@@ -50,6 +50,7 @@ int cg_report_predictions(const char *db_path, int json, FILE *out, char *err, s
                            " tok_input + tok_cached_read + tok_cache_write_5m + tok_cache_write_1h"
                            " + tok_embedding FROM ledger WHERE kind != 'external' AND estimated = 0"
                            " AND tok_input_predicted > 0 AND status IN ('ok','client_disconnected')"
+                           " AND cache NOT IN ('exact', 'semantic')" /* a hit made no call */
                            " ORDER BY model_served",
                            -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot read ledger %s: %s", db_path, sqlite3_errmsg(db));

@@ -30,6 +30,10 @@ const cg_stage *cg_engine_stages(int *n);
 cg_stage_rc cg_stage_parse(cg_req *r);
 cg_stage_rc cg_stage_identify(cg_req *r);
 cg_stage_rc cg_stage_admit(cg_req *r);
+/* The pre-call input estimate (est_input_tokens, predicted_input), once per
+ * request: at admission when budgets need it, else right before the first
+ * upstream call (a cache hit makes no call and predicts nothing). */
+void cg_stage_estimate_input(cg_req *r);
 cg_stage_rc cg_stage_route(cg_req *r);
 cg_stage_rc cg_stage_upstream(cg_req *r);
 cg_stage_rc cg_stage_settle(cg_req *r);

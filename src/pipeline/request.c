@@ -166,6 +166,7 @@ void cg_req_next_attempt(cg_req *r) {
     r->paused = 0;
     memset(&r->usage, 0, sizeof r->usage);
     r->usage_seen = 0;
+    r->input_estimated = 0; /* the next attempt's model is estimated again */
     r->out_chars = 0;
     r->served_model[0] = '\0';
     memset(&r->cost, 0, sizeof r->cost);

@@ -95,6 +95,7 @@ typedef struct cg_req {
     int unpriced;
     int64_t est_input_tokens; /* upper bound of input tokens (budgets, estimates) */
     int64_t predicted_input;  /* predicted prompt tokens, recorded next to the actual */
+    int input_estimated;      /* the two above are set (cg_stage_estimate_input) */
 
     /* upstream */
     char url[1024];

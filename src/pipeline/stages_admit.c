@@ -164,7 +164,10 @@ static cg_stage_rc reject(cg_req *r, const cg_budget_verdict *v, const char *mod
  * framing), the calibrated p95 bound for Claude. A model the tokenizer does
  * not know falls back to a deliberately high character count (4 characters a
  * token over all request text, keys included), flagged in the ledger note. */
-static void estimate_input(cg_req *r) {
+void cg_stage_estimate_input(cg_req *r) {
+    if (r->input_estimated)
+        return;
+    r->input_estimated = 1;
     cg_tok_api api = r->ep == CG_EP_CHAT         ? CG_TOK_API_OPENAI_CHAT
                      : r->ep == CG_EP_EMBEDDINGS ? CG_TOK_API_OPENAI_EMBEDDINGS
                                                  : CG_TOK_API_ANTHROPIC_MESSAGES;
@@ -186,10 +189,6 @@ cg_stage_rc cg_stage_admit(cg_req *r) {
     cg_gateway *gw = r->gw;
     if (set_price(r) != 0)
         return CG_ERROR;
-    /* pre-call input estimate: ~4 characters a token, rounded up, plus
-     * per-message framing; replaced by reported usage when there is any */
-    estimate_input(r);
-
     if (gw->slos && cg_slos_fallback(gw->slos, r->segment)) {
         const char *fb = fallback_of(gw->cfg, r->api);
         if (fb[0] && strcmp(fb, r->model) != 0 && switch_model(r, fb, "slo_fallback") == 0) {
@@ -197,7 +196,10 @@ cg_stage_rc cg_stage_admit(cg_req *r) {
         }
     }
     if (!gw->budgets)
-        return CG_NEXT;
+        return CG_NEXT; /* the estimate waits for the upstream call, if any */
+    /* pre-call input estimate (tokenizer): replaced by reported usage when
+     * there is any */
+    cg_stage_estimate_input(r);
     cg_budget_who who = {r->tenant, r->user, r->segment, r->feature};
     cg_budget_verdict v, first;
     r->estimate_nano = upper_bound(r);

@@ -247,6 +247,7 @@ static void on_client_close(void *arg) {
 }
 
 cg_stage_rc cg_stage_upstream(cg_req *r) {
+    cg_stage_estimate_input(r); /* before the first call, unless admission made it */
     if (r->ops->build(r) != 0)
         return CG_ERROR;
     const cg_config *c = r->gw->cfg;

@@ -113,6 +113,10 @@ test('OpenAI: a miss is stored, the hit skips the provider, costs 0 and records 
   assert.equal(h.upstream_status, 0);
   for (const c of ['cost_input', 'cost_output', 'cost_embedding', 'cost_total', 'tok_input', 'tok_output'])
     assert.equal(h[c], 0, c);
+  // no budgets here: the input estimate is made before an upstream call, so
+  // the miss predicts and the hit (no call) predicts nothing
+  assert.ok(m.tok_input_predicted > 0, 'the miss records its prediction');
+  assert.equal(h.tok_input_predicted, 0, 'a hit made no call: no prediction');
   assert.equal(h.baseline_cost, cost, 'baseline = stored usage at the current price');
   assert.equal(h.cache_key, m.cache_key);
   assert.equal(h.cache_src, miss.id, 'the hit names the request that wrote the entry');
