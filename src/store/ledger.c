@@ -588,6 +588,11 @@ cg_ledger *cg_ledger_open(const char *path, const cg_ledger_opts *opts, char *er
             goto fail;
         }
     }
+    /* v5: the day index went (its upkeep was a quarter of a row's insert) */
+    if (sqlite3_exec(l->db, "DROP INDEX IF EXISTS ledger_day", NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot upgrade ledger %s: %s", path, emsg ? emsg : "?");
+        goto fail;
+    }
     char ver[96];
     snprintf(ver, sizeof ver, "INSERT OR REPLACE INTO meta (k, v) VALUES ('schema_version', '%d')",
              CG_LEDGER_SCHEMA_VERSION);

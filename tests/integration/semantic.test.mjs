@@ -434,7 +434,7 @@ test('the index survives a graceful restart; a v3 ledger is upgraded in place', 
   assert.equal(old[0].baseline_cost, 99);
   assert.equal(old[0].cache_similarity, null);
   assert.equal(old[0].cache_match, '');
-  assert.equal(sql(ledger, "SELECT v FROM meta WHERE k='schema_version'")[0].v, '4');
+  assert.equal(sql(ledger, "SELECT v FROM meta WHERE k='schema_version'")[0].v, '5');
   assert.equal(sql(ledger, `SELECT count(*) AS n FROM semantic_hits WHERE request_id='${hit.id}'`)[0].n, 1);
 
   // a snapshot whose entries are gone from the exact cache is not served:

@@ -528,9 +528,58 @@ static void test_reads_while_writer_busy(void **state) {
     sqlite3_close(w);
 }
 
+/* Gateway-shaped ids ("req_" + 12 hex digits of the creation time in ms):
+ * a day range is read through the primary key from the day before since to
+ * the day after until, so rows near a day's edges (an attempt made hours
+ * later, ids made just before midnight) and rows of other id shapes
+ * (ext_...) are all counted exactly by their day. */
+static void test_day_range_by_id(void **state) {
+    fixture *f = *state;
+    exec_sql(f->path, "PRAGMA journal_mode=WAL;" CG_LEDGER_SCHEMA_SQL);
+    /* 2025-03-01 00:00 UTC = 1740787200000 = 0x01954f00b000; 2025-03-04 =
+     * 1741046400000 = 0x01955e73c400 */
+    exec_sql(f->path,
+             "INSERT INTO ledger (request_id, attempt, ts_ms, day, kind, api, status, cost_total)"
+             " VALUES"
+             " ('req_01954f00b005aaaaaaaaaaaa', 0, 1740787200005, '2025-03-01', 'chat', 'openai',"
+             "  'ok', 1),"
+             " ('req_01955e73c405bbbbbbbbbbbb', 0, 1741046400005, '2025-03-04', 'chat', 'openai',"
+             "  'ok', 10),"
+             /* created 12 h before its day's row (a late attempt): still 03-04 */
+             " ('req_01955be09605cccccccccccc', 1, 1741046400100, '2025-03-04', 'chat', 'openai',"
+             "  'ok', 100),"
+             " ('ext_serp-2025-03', 0, 1741046400000, '2025-03-04', 'external', 'admin', 'ok',"
+             "  1000),"
+             " ('ext_serp-2025-02', 0, 1740787200000, '2025-03-01', 'external', 'admin', 'ok',"
+             "  10000)");
+    cg_report_opts o = opts(f, "day", CG_REPORT_JSON);
+    o.since = o.until = "2025-03-04";
+    json_t *root = run_json(f, &o);
+    assert_int_equal(jint(json_object_get(root, "total"), "cost_nano", "total"), 1110);
+    assert_int_equal(jint(json_object_get(root, "total"), "requests", NULL),
+                     2); /* external rows are not requests */
+    json_decref(root);
+    o.since = NULL;
+    o.until = "2025-03-01";
+    root = run_json(f, &o);
+    assert_int_equal(jint(json_object_get(root, "total"), "cost_nano", "total"), 10001);
+    json_decref(root);
+    o.since = "2025-03-02";
+    o.until = NULL;
+    root = run_json(f, &o);
+    assert_int_equal(jint(json_object_get(root, "total"), "cost_nano", "total"), 1110);
+    json_decref(root);
+    o.since = "1969-12-31"; /* a bound before the epoch clamps to 0 */
+    o.until = "2025-03-03";
+    root = run_json(f, &o);
+    assert_int_equal(jint(json_object_get(root, "total"), "cost_nano", "total"), 10001);
+    json_decref(root);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_json_by_day_totals_and_shares, setup_full, teardown),
+        cmocka_unit_test_setup_teardown(test_day_range_by_id, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_json_by_model_order_and_limit, setup_full, teardown),
         cmocka_unit_test_setup_teardown(test_json_multi_field_and_tie_order, setup_full, teardown),
         cmocka_unit_test_setup_teardown(test_json_filters, setup_full, teardown),
