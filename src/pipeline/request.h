@@ -81,7 +81,6 @@ typedef struct cg_req {
     int failed_over;        /* a failover to another provider was used */
     int stream_held;        /* a stream fetched whole for the cascade, replayed as SSE */
     json_t *stream_options; /* the client's, restored on an attempt that streams */
-    char tier_why[96];      /* the router's reason */
     int escalate_to;        /* set by verify: the tier the next attempt uses, -1 = none */
     cg_buf prev_resp;       /* the escalated attempt's answer, served if the next is refused */
     cg_cost prev_cost;

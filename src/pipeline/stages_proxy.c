@@ -77,20 +77,27 @@ static size_t budget_actions(const char *note, char *out, size_t cap) {
     size_t n = 0;
     out[0] = '\0';
     for (const char *p = note; *p;) {
-        size_t len = strcspn(p, " ");
-        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-            size_t kl = strlen(kinds[k]);
-            if (len > kl && strncmp(p, kinds[k], kl) == 0 && n + len + 2 <= cap) {
-                if (n)
-                    out[n++] = ' ';
-                memcpy(out + n, p, len);
-                n += len;
-                out[n] = '\0';
-                break;
+        /* every kind starts with 'b' or 's': other items (tier:, escalate:, ...)
+         * are stepped over without measuring or comparing them */
+        if (*p == 'b' || *p == 's') {
+            size_t len = strcspn(p, " ");
+            for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+                size_t kl = strlen(kinds[k]);
+                if (len > kl && strncmp(p, kinds[k], kl) == 0 && n + len + 2 <= cap) {
+                    if (n)
+                        out[n++] = ' ';
+                    memcpy(out + n, p, len);
+                    n += len;
+                    out[n] = '\0';
+                    break;
+                }
             }
+            p += len;
+        } else {
+            p = strchrnul(p, ' ');
         }
-        p += len;
-        p += strspn(p, " ");
+        while (*p == ' ')
+            p++;
     }
     return n;
 }

@@ -21,6 +21,7 @@
 #include "pipeline/engine.h"
 #include "provider/provider.h"
 #include "route/bandit.h"
+#include "route/class_memo.h"
 #include "route/classify.h"
 #include "route/learned.h"
 #include "route/model_splice.h"
@@ -35,6 +36,8 @@
         if (n_ < sizeof(r)->note)                                                                  \
             snprintf((r)->note + n_, sizeof(r)->note - n_, __VA_ARGS__);                           \
     } while (0)
+
+_Static_assert(CG_INTENT_NAME_MAX <= sizeof((cg_req *)0)->intent, "an intent fits r->intent");
 
 #define ATTEMPTS_MAX 4                /* escalations and failover together */
 #define CLASSIFY_TEXT_MAX (64u << 10) /* joined text parts handed to the classifier */
@@ -51,18 +54,35 @@ static void copy_str(char *dst, size_t cap, const char *src) {
     dst[n] = '\0';
 }
 
-/* NOTE_ADD(r, "%s%s...", parts...) without snprintf: a space first when the
- * note is not empty, then the pieces, cut to fit. */
-static void note_add(cg_req *r, const char *const *parts, size_t n_parts) {
-    size_t cap = sizeof r->note, n = strnlen(r->note, cap - 1);
+/* Appends src to the note's n bytes as far as it fits (cap with its NUL);
+ * returns the new length. A byte loop: tier names and reasons are a few
+ * bytes, where strnlen + memcpy (or glibc's plain-C memccpy) cost more. */
+static size_t note_put(char *note, size_t n, size_t cap, const char *src) {
+    while (n + 1 < cap && *src)
+        note[n++] = *src++;
+    return n;
+}
+
+/* Adds "tier:NAME(WHY)" to the ledger note (after a space when the note is
+ * not empty), cut to fit; NOTE_ADD without snprintf. */
+static void note_tier(cg_req *r, const char *name, const char *why) {
+    char *d = r->note;
+    size_t cap = sizeof r->note, n = d[0] ? strnlen(d, cap - 1) : 0;
     if (n && n + 1 < cap)
-        r->note[n++] = ' ';
-    for (size_t i = 0; i < n_parts && n + 1 < cap; i++) {
-        size_t l = strnlen(parts[i], cap - 1 - n);
-        memcpy(r->note + n, parts[i], l);
-        n += l;
+        d[n++] = ' ';
+    if (n + 5 < cap) { /* the usual case: a fixed-size copy, no loop */
+        memcpy(d + n, "tier:", 5);
+        n += 5;
+    } else {
+        n = note_put(d, n, cap, "tier:");
     }
-    r->note[n] = '\0';
+    n = note_put(d, n, cap, name);
+    if (n + 1 < cap)
+        d[n++] = '(';
+    n = note_put(d, n, cap, why);
+    if (n + 1 < cap)
+        d[n++] = ')';
+    d[n] = '\0';
 }
 
 /* Points the request at `model` (served by `prov`); the requested model is
@@ -219,7 +239,9 @@ static void user_text(cg_buf *b, const json_t *content, cg_class_input *in) {
 }
 
 /* A message's "role" (NULL unless a string) and "content" in one walk over
- * its members: cheaper than two lookups by hash on every routed request. */
+ * its members: cheaper than two lookups by hash on every routed request.
+ * Keys are told apart by length and a fixed-size compare (no strcmp call;
+ * a key with a NUL inside is not "role", as for json_object_get). */
 static void message_fields(const json_t *m, const char **role, const json_t **content) {
     *role = NULL;
     *content = NULL;
@@ -227,24 +249,40 @@ static void message_fields(const json_t *m, const char **role, const json_t **co
     for (void *it = json_object_iter((json_t *)m); it && seen < 2;
          it = json_object_iter_next((json_t *)m, it)) {
         const char *k = json_object_iter_key(it);
-        if (k[0] == 'r' && strcmp(k, "role") == 0) {
+        size_t kl = json_object_iter_key_len(it);
+        if (kl == 4 && memcmp(k, "role", 4) == 0) {
             *role = json_string_value(json_object_iter_value(it));
             seen++;
-        } else if (k[0] == 'c' && strcmp(k, "content") == 0) {
+        } else if (kl == 7 && memcmp(k, "content", 7) == 0) {
             *content = json_object_iter_value(it);
             seen++;
         }
     }
 }
 
+/* obj's member `key` (klen bytes, no NUL inside). The first few members
+ * are looked at in order (request bodies start with "messages" or "model"
+ * then "messages"), which is cheaper than hashing the key; else by hash. */
+static const json_t *member(const json_t *obj, const char *key, size_t klen) {
+    int k = 0;
+    for (void *it = json_object_iter((json_t *)obj); it && k < 3;
+         it = json_object_iter_next((json_t *)obj, it), k++)
+        if (json_object_iter_key_len(it) == klen &&
+            memcmp(json_object_iter_key(it), key, klen) == 0)
+            return json_object_iter_value(it);
+    return k < 3 ? NULL : json_object_get(obj, key);
+}
+
 /* The classifier's view of the request: the last user message, the system
  * text (OpenAI system/developer messages, Anthropic `system`; one string is
- * used where it is, several are joined), the turn count. */
-static void classify(cg_req *r, cg_class_result *res, double *p_strong) {
+ * used where it is, several are joined), the turn count. Its verdict (and
+ * the learned router's) comes from this thread's memo when the same inputs
+ * were classified lately (route/class_memo.h: exact, the text is compared). */
+static void classify(cg_req *r, cg_class_memo_val *v) {
     cg_buf user, sys;
     cg_buf_init(&user, CLASSIFY_TEXT_MAX);
     cg_buf_init(&sys, CLASSIFY_TEXT_MAX);
-    const json_t *msgs = json_object_get(r->body, "messages");
+    const json_t *msgs = member(r->body, "messages", 8);
     const json_t *last_user = NULL; /* the last user message's content */
     const json_t *sys_one = NULL;   /* the only system text so far */
     int n_sys = 0;
@@ -300,12 +338,31 @@ static void classify(cg_req *r, cg_class_result *res, double *p_strong) {
         in.system = NULL;
     if (last_user)
         user_text(&user, last_user, &in);
-    if (cg_classify(r->gw->classifier, &in, res) != 0)
-        memset(res, 0, sizeof *res);
-    *p_strong = -1;
-    if (r->gw->learned) {
-        cg_learned_input li = {.text = in.user, .len = in.user_len, .hand = res->feat};
-        *p_strong = cg_learned_predict(r->gw->learned, &li);
+    const cg_class_memo_key key = {
+        .owner = cg_classifier_serial(r->gw->classifier),
+        .learned = r->gw->learned,
+        .user = in.user,
+        .user_len = in.user_len,
+        .user_full_len = in.user_full_len,
+        .system = in.system,
+        .system_len = in.system_len,
+        .header_intent = in.header_intent,
+        .max_output_tokens = in.max_output_tokens,
+        .turns = in.turns,
+    };
+    uint64_t hash;
+    if (!cg_class_memo_get(&key, &hash, v)) {
+        cg_class_result res;
+        if (cg_classify(r->gw->classifier, &in, &res) != 0)
+            memset(&res, 0, sizeof res);
+        memcpy(v->intent, res.intent, sizeof v->intent);
+        v->tier = res.tier;
+        v->p_strong = -1;
+        if (r->gw->learned) {
+            cg_learned_input li = {.text = in.user, .len = in.user_len, .hand = res.feat};
+            v->p_strong = cg_learned_predict(r->gw->learned, &li);
+        }
+        cg_class_memo_put(&key, hash, v);
     }
     cg_buf_free(&user);
     cg_buf_free(&sys);
@@ -315,14 +372,15 @@ cg_stage_rc cg_stage_tier(cg_req *r) {
     const cg_tiering_cfg *t = tiering(r);
     if (!t->enabled || r->ep == CG_EP_EMBEDDINGS)
         return CG_NEXT;
-    cg_class_result cls;
+    cg_class_memo_val cls;
     int complexity = -1;
     double p_strong = -1;
     const char *suggested = NULL;
     if (r->gw->classifier) {
-        classify(r, &cls, &p_strong);
-        if (!r->intent[0] && cls.intent[0])
-            copy_str(r->intent, sizeof r->intent, cls.intent);
+        classify(r, &cls);
+        p_strong = cls.p_strong;
+        if (!r->intent[0] && cls.intent[0]) /* NUL-padded, shorter than r->intent */
+            memcpy(r->intent, cls.intent, sizeof cls.intent);
         suggested = cg_tier_name(cls.tier);
         complexity = cls.tier <= CG_TIER_SMALL ? 0 : cls.tier == CG_TIER_MEDIUM ? 1 : 2;
     }
@@ -345,13 +403,11 @@ cg_stage_rc cg_stage_tier(cg_req *r) {
     }
     r->tier = out.tier;
     r->routed = out.routed;
-    copy_str(r->tier_why, sizeof r->tier_why, out.why);
     if (!out.routed)
         return CG_NEXT;
     if (strcmp(out.model, r->model) != 0)
         use_model(r, out.model, NULL); /* the route stage finds its provider */
-    const char *note[] = {"tier:", t->tiers[r->tier].name, "(", out.why, ")"};
-    note_add(r, note, sizeof note / sizeof note[0]);
+    note_tier(r, t->tiers[r->tier].name, out.why);
     arm_cascade(r);
     return CG_NEXT;
 }

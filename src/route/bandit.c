@@ -2,7 +2,8 @@
  *
  * The request path (cg_bandit_choose) is kept cheap: each intent caches the
  * arm index of each configured tier, each arm keeps the constants of its
- * two Gamma samplers (recomputed only when the arm's posterior changes),
+ * two Gamma samplers (recomputed only when a draw needs them after the
+ * arm's posterior changed, so recording an outcome does not pay for them),
  * Gamma variates come from Marsaglia and Tsang's method with its squeeze
  * (a logarithm only on the rare squeeze miss) on normals from the polar
  * method (two per logarithm), and no sample is drawn at all when the
@@ -58,7 +59,8 @@ struct cg_bandit {
     struct cg_ledger *ledger;
     uint64_t rng;
     cg_bandit_arm arms[ARMS_MAX];
-    arm_gen gen[ARMS_MAX]; /* follows arms[i].alpha and .beta */
+    arm_gen gen[ARMS_MAX];             /* follows arms[i].alpha and .beta ... */
+    unsigned char gen_stale[ARMS_MAX]; /* ... unless set: recomputed before a draw */
     size_t n_arms;
     double spare; /* the polar method's second normal */
     int has_spare;
@@ -69,9 +71,11 @@ struct cg_bandit {
     int64_t last_persist_ms;
 };
 
+/* The coarse clock (a few ms resolution) is plenty for "once a second" and
+ * several times cheaper to read; it is read on every recorded outcome. */
 static int64_t mono_ms(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -131,15 +135,21 @@ static double gamma_sample(cg_bandit *b, const gamma_k *k) {
     }
 }
 
-static double beta_sample(cg_bandit *b, const arm_gen *g) {
+/* A Beta(alpha, beta) draw for arm i. */
+static double beta_sample(cg_bandit *b, size_t i) {
+    arm_gen *g = &b->gen[i];
+    if (b->gen_stale[i]) {
+        gamma_prepare(&g->a, b->arms[i].alpha);
+        gamma_prepare(&g->b, b->arms[i].beta);
+        b->gen_stale[i] = 0;
+    }
     double x = gamma_sample(b, &g->a), y = gamma_sample(b, &g->b);
     return x + y > 0 ? x / (x + y) : 0.5;
 }
 
 /* Called whenever arm i's alpha or beta changes. */
 static void arm_changed(cg_bandit *b, size_t i) {
-    gamma_prepare(&b->gen[i].a, b->arms[i].alpha);
-    gamma_prepare(&b->gen[i].b, b->arms[i].beta);
+    b->gen_stale[i] = 1;
 }
 
 cg_bandit *cg_bandit_new(const cg_tiering_cfg *t, uint64_t seed) {
@@ -242,7 +252,7 @@ int cg_bandit_choose(cg_bandit *b, const char *intent, const int *cand, int n, i
             continue;
         const cg_bandit_arm *a = &b->arms[ai];
         double mean_cost_usd = a->n ? (double)a->cost_nano / (double)a->n / 1e9 : 0.0;
-        double score = beta_sample(b, &b->gen[ai]) - b->t->lambda_per_usd * mean_cost_usd;
+        double score = beta_sample(b, (size_t)ai) - b->t->lambda_per_usd * mean_cost_usd;
         if (score > best_score) {
             best_score = score;
             best = cand[i];
@@ -414,7 +424,8 @@ static uint32_t id_hash(const char *s) {
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, s, n);
+    for (size_t i = 0; i < n; i++) /* < 8 bytes: a loop, not a call */
+        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
     h = (h ^ w) * 0xC4CEB9FE1A85EC53u;
     return (uint32_t)(h ^ (h >> 29));
 }

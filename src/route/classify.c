@@ -15,6 +15,7 @@
 
 #include <math.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,7 @@ typedef struct intent {
 
 struct cg_classifier {
     cg_classify_cfg cfg; /* scalars only; list pointers are cleared */
+    uint64_t serial;     /* cg_classifier_serial */
     kw *kws;
     size_t n_kws;
     intent intents[MAX_INTENTS];
@@ -475,6 +477,10 @@ static size_t total_keywords(const cg_classify_cfg *cfg) {
     return n;
 }
 
+uint64_t cg_classifier_serial(const cg_classifier *c) {
+    return c ? c->serial : 0;
+}
+
 void cg_classifier_free(cg_classifier *c) {
     if (!c)
         return;
@@ -518,12 +524,14 @@ cg_classifier *cg_classifier_new(const cg_classify_cfg *cfg_in, char *err, size_
         set_err(err, errcap, "too many keywords (max 4096)%s%s", NULL, NULL);
         return NULL;
     }
+    static atomic_uint_fast64_t serials;
     cg_classifier *c = calloc(1, sizeof *c);
     if (!c) {
         set_err(err, errcap, "out of memory%s%s", NULL, NULL);
         return NULL;
     }
     c->cfg = *cfg;
+    c->serial = (uint64_t)atomic_fetch_add(&serials, 1) + 1;
     c->cfg.intents = NULL;
     c->cfg.simple_keywords = c->cfg.complex_keywords = c->cfg.multistep_keywords = NULL;
     c->cfg.reasoning_keywords = c->cfg.code_keywords = c->cfg.math_keywords = NULL;

@@ -173,6 +173,9 @@ typedef struct cg_classifier cg_classifier;
  * for a bad keyword, intent name, tier, regex or threshold. */
 cg_classifier *cg_classifier_new(const cg_classify_cfg *cfg, char *err, size_t errcap);
 void cg_classifier_free(cg_classifier *c);
+/* A number no other classifier of this process has (1, 2, ...; 0 for NULL):
+ * names the classifier in memos of its verdicts (class_memo.h). */
+uint64_t cg_classifier_serial(const cg_classifier *c);
 /* Classifies one request. 0, or -1 on NULL arguments (out is then zeroed). */
 int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_result *out);
 /* "tier=large score=0.72 intent=translate(header) why=complex_kw,long_input"

@@ -5,13 +5,15 @@
 #include <string.h>
 
 /* dst[cap] = a b (cut to fit, NUL-terminated): the reason strings are built
- * on every routed request, so without snprintf. */
+ * on every routed request, so without snprintf, and (a few bytes each) by a
+ * byte loop rather than strnlen and memcpy calls. */
 static void put2(char *dst, size_t cap, const char *a, const char *b) {
-    size_t n = strnlen(a, cap - 1);
-    memcpy(dst, a, n);
-    size_t m = strnlen(b, cap - 1 - n);
-    memcpy(dst + n, b, m);
-    dst[n + m] = '\0';
+    size_t n = 0;
+    while (n + 1 < cap && *a)
+        dst[n++] = *a++;
+    while (n + 1 < cap && *b)
+        dst[n++] = *b++;
+    dst[n] = '\0';
 }
 
 /* "rule" and the decimal digits of i. */
@@ -35,7 +37,8 @@ int cg_router_is_virtual(const cg_tiering_cfg *t, const char *model) {
 
 static int routable_key(const cg_tiering_cfg *t, const char *key) {
     for (size_t i = 0; i < t->n_routable; i++)
-        if (strcmp(t->routable_keys[i], "*") == 0 || (key && strcmp(t->routable_keys[i], key) == 0))
+        if ((t->routable_keys[i][0] == '*' && !t->routable_keys[i][1]) ||
+            (key && strcmp(t->routable_keys[i], key) == 0))
             return 1;
     return 0;
 }
@@ -96,15 +99,23 @@ static int nearest(const cg_tiering_cfg *t, cg_api api, int want) {
     return -1;
 }
 
+/* The request keeps its model: out->tier is the tier listing it, if any. */
+static void keep_model(const cg_tiering_cfg *t, const cg_route_in *in, cg_route_out *out) {
+    out->tier = cg_router_tier_of(t, in->api, in->model);
+    out->model = in->model;
+}
+
 int cg_router_decide(const cg_tiering_cfg *t, cg_bandit *b, const cg_route_in *in,
                      cg_route_out *out) {
-    memset(out, 0, sizeof *out);
+    /* every field set below; no memset of the whole (this runs per request) */
+    out->routed = 0;
+    out->explored = 0;
     out->rule = -1;
-    out->tier = cg_router_tier_of(t, in->api, in->model);
+    out->why[0] = '\0';
     int virt = cg_router_is_virtual(t, in->model);
     if (!t->enabled || (!virt && !routable_key(t, in->key_name))) {
-        put2(out->model, sizeof out->model, in->model, "");
-        return 0; /* keeps its model; tier is the one listing it, if any */
+        keep_model(t, in, out);
+        return 0;
     }
 
     int tier = -1;
@@ -144,7 +155,7 @@ int cg_router_decide(const cg_tiering_cfg *t, cg_bandit *b, const cg_route_in *i
     }
     tier = nearest(t, in->api, tier);
     if (tier < 0) {
-        put2(out->model, sizeof out->model, in->model, "");
+        keep_model(t, in, out);
         if (!virt)
             return 0;
         put2(out->why, sizeof out->why, "no tier has a model for this API", "");
@@ -159,14 +170,13 @@ int cg_router_decide(const cg_tiering_cfg *t, cg_bandit *b, const cg_route_in *i
             cand[n++] = hi;
         int pick = cg_bandit_choose(b, in->intent, cand, n, &out->explored);
         if (pick >= 0 && pick != tier) {
-            char why[sizeof out->why];
-            memcpy(why, out->why, sizeof why);
-            put2(out->why, sizeof out->why, why, "+bandit");
+            size_t w = strnlen(out->why, sizeof out->why - 1); /* append "+bandit", cut to fit */
+            put2(out->why + w, sizeof out->why - w, "+bandit", "");
             tier = pick;
         }
     }
     out->routed = 1;
     out->tier = tier;
-    put2(out->model, sizeof out->model, t->tiers[tier].model[in->api], "");
+    out->model = t->tiers[tier].model[in->api];
     return 0;
 }

@@ -31,7 +31,9 @@ typedef struct cg_route_out {
     int explored; /* the bandit went away from the rules' tier */
     int rule;     /* index of the matching rule, -1 none */
     char why[96]; /* short reason, for the ledger note */
-    char model[128];
+    /* the model to serve: the chosen tier's model (in t) when routed, else
+     * in->model itself; valid as long as those are (not copied: per request) */
+    const char *model;
 } cg_route_out;
 
 /* 1 when `model` is a virtual model of the tiering config. */
