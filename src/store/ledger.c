@@ -81,6 +81,10 @@ typedef struct item {
 
 #define DAY_PARAM 4
 #define SIMILARITY_PARAM 42
+#define N_PARAMS 47 /* per row */
+/* Spooled rows go in 16 at a time, one INSERT of 16 VALUES tuples: SQLite's
+ * per-statement work (step, halt, reset) is then paid once per 16 rows. */
+#define MULTI_ROWS 16
 #define DAY_S INT64_C(86400)
 
 enum {
@@ -108,6 +112,8 @@ struct cg_ledger {
     sqlite3 *db;
     sqlite3_stmt *ins;            /* queued rows: a duplicate is an error the caller sees */
     sqlite3_stmt *ins_ign;        /* spooled rows: a duplicate is a replay, ignored */
+    sqlite3_stmt *ins_multi;      /* the same, MULTI_ROWS rows a statement */
+    bound *b_multi;               /* MULTI_ROWS: what each tuple's parameters hold */
     sqlite3_stmt *begin, *commit; /* prepared once, not re-parsed per batch */
     bound b, b_ign;               /* writer thread only */
     cg_spool **rings;             /* one per producer (event-loop thread) */
@@ -182,7 +188,7 @@ static int civil_day(int64_t z, char *out, size_t cap) {
 
 /* Binds r to s, rebinding only what differs from the previous row. Returns 0,
  * or -1 when a bind failed (everything is rebound for the next row). */
-static int bind_row(sqlite3_stmt *s, bound *b, const cg_ledger_row *r) {
+static int bind_row(sqlite3_stmt *s, bound *b, const cg_ledger_row *r, int base) {
     int all = !b->valid, rc = SQLITE_OK;
     b->valid = 0; /* until every bind below succeeded */
 #define X(idx, f)                                                                                  \
@@ -192,7 +198,7 @@ static int bind_row(sqlite3_stmt *s, bound *b, const cg_ledger_row *r) {
             memcpy(b->row.f, r->f, (size_t)n);                                                     \
             b->row.f[n] = '\0';                                                                    \
             b->text_len[TXT_##f] = n;                                                              \
-            rc |= sqlite3_bind_text(s, idx, b->row.f, n, SQLITE_STATIC);                           \
+            rc |= sqlite3_bind_text(s, base + idx, b->row.f, n, SQLITE_STATIC);                    \
         }                                                                                          \
     } while (0);
     CG_LEDGER_TEXT_COLUMNS(X)
@@ -200,7 +206,7 @@ static int bind_row(sqlite3_stmt *s, bound *b, const cg_ledger_row *r) {
 #define X(idx, f)                                                                                  \
     if (all || r->f != b->row.f) {                                                                 \
         b->row.f = r->f;                                                                           \
-        rc |= sqlite3_bind_int64(s, idx, (sqlite3_int64)r->f);                                     \
+        rc |= sqlite3_bind_int64(s, base + idx, (sqlite3_int64)r->f);                              \
     }
     CG_LEDGER_INT_COLUMNS(X)
 #undef X
@@ -212,15 +218,15 @@ static int bind_row(sqlite3_stmt *s, bound *b, const cg_ledger_row *r) {
         int n = civil_day(z, b->day, sizeof b->day);
         b->day_from_s = z * DAY_S;
         b->day_to_s = b->day_from_s + DAY_S; /* |t| <= INT64_MAX / 1000: no overflow */
-        rc |= sqlite3_bind_text(s, DAY_PARAM, b->day, n, SQLITE_STATIC);
+        rc |= sqlite3_bind_text(s, base + DAY_PARAM, b->day, n, SQLITE_STATIC);
     }
     int has_sim = r->has_similarity != 0;
     if (all || has_sim != b->row.has_similarity ||
         (has_sim && memcmp(&r->cache_similarity, &b->row.cache_similarity, sizeof(double)))) {
         b->row.has_similarity = has_sim;
         b->row.cache_similarity = r->cache_similarity;
-        rc |= has_sim ? sqlite3_bind_double(s, SIMILARITY_PARAM, r->cache_similarity)
-                      : sqlite3_bind_null(s, SIMILARITY_PARAM);
+        rc |= has_sim ? sqlite3_bind_double(s, base + SIMILARITY_PARAM, r->cache_similarity)
+                      : sqlite3_bind_null(s, base + SIMILARITY_PARAM);
     }
     b->valid = rc == SQLITE_OK;
     return b->valid ? 0 : -1;
@@ -229,7 +235,8 @@ static int bind_row(sqlite3_stmt *s, bound *b, const cg_ledger_row *r) {
 /* Binds and inserts one spooled row with INSERT OR IGNORE. Returns 1 when
  * it was inserted, 0 when it was already there (a replay) or failed. */
 static int insert_spooled(cg_ledger *l, const cg_ledger_row *row) {
-    int ok = bind_row(l->ins_ign, &l->b_ign, row) == 0 && sqlite3_step(l->ins_ign) == SQLITE_DONE;
+    int ok =
+        bind_row(l->ins_ign, &l->b_ign, row, 0) == 0 && sqlite3_step(l->ins_ign) == SQLITE_DONE;
     sqlite3_reset(l->ins_ign);
     if (!ok) {
         CG_ERROR("ledger: insert %.47s/%d failed: %s", row->request_id, row->attempt,
@@ -242,6 +249,33 @@ static int insert_spooled(cg_ledger *l, const cg_ledger_row *row) {
         return 0;
     }
     return 1;
+}
+
+/* Inserts MULTI_ROWS spooled rows with one statement; a statement that
+ * fails (it changes nothing) is retried row by row, so one bad row costs
+ * only itself. Adds the rows inserted to *good, the others to *bad. */
+static void insert_group(cg_ledger *l, const cg_ledger_row *const *rows, uint64_t *good,
+                         uint64_t *bad) {
+    int ok = 1;
+    for (int j = 0; ok && j < MULTI_ROWS; j++)
+        ok = bind_row(l->ins_multi, &l->b_multi[j], rows[j], j * N_PARAMS) == 0;
+    ok = ok && sqlite3_step(l->ins_multi) == SQLITE_DONE;
+    sqlite3_reset(l->ins_multi);
+    if (!ok) {
+        for (int j = 0; j < MULTI_ROWS; j++)
+            if (insert_spooled(l, rows[j]))
+                (*good)++;
+            else
+                (*bad)++;
+        return;
+    }
+    int n = sqlite3_changes(l->db);
+    if (n < MULTI_ROWS)
+        CG_ERROR("ledger: %d of %d rows from %.47s on were already in the ledger; not written "
+                 "twice",
+                 MULTI_ROWS - n, MULTI_ROWS, rows[0]->request_id);
+    *good += (uint64_t)n;
+    *bad += (uint64_t)(MULTI_ROWS - n);
 }
 
 /* The last published record of each ring (from ring_next on) into upto;
@@ -339,19 +373,27 @@ static void *writer_main(void *arg) {
         int txn_ok = sqlite3_step(l->begin) == SQLITE_DONE;
         sqlite3_reset(l->begin);
         uint64_t spool_good = 0, spool_bad = 0;
+        const cg_ledger_row *grp[MULTI_ROWS];
+        int ng = 0;
         for (int k = 0; txn_ok && k < l->n_rings; k++)
             for (uint64_t seq = l->ring_next[k]; seq <= upto[k]; seq++) {
-                if (insert_spooled(l, cg_spool_get(l->rings[k], seq)))
-                    spool_good++;
-                else
-                    spool_bad++;
+                grp[ng++] = cg_spool_get(l->rings[k], seq);
+                if (ng == MULTI_ROWS) {
+                    insert_group(l, grp, &spool_good, &spool_bad);
+                    ng = 0;
+                }
             }
+        for (int j = 0; j < ng; j++) /* the rest, one by one */
+            if (insert_spooled(l, grp[j]))
+                spool_good++;
+            else
+                spool_bad++;
         for (item *it = batch; it; it = it->next) {
             if (it->run) {
                 it->ok = it->run(l->db, it->run_arg) == 0;
                 continue;
             }
-            int bound_ok = bind_row(l->ins, &l->b, &it->row) == 0;
+            int bound_ok = bind_row(l->ins, &l->b, &it->row, 0) == 0;
             it->ok = bound_ok && sqlite3_step(l->ins) == SQLITE_DONE;
             if (!it->ok)
                 CG_ERROR("ledger: insert %.47s/%d failed: %s", it->row.request_id, it->row.attempt,
@@ -602,11 +644,35 @@ cg_ledger *cg_ledger_open(const char *path, const cg_ledger_opts *opts, char *er
     }
     char ign[2048]; /* "INSERT OR IGNORE INTO ledger ..." */
     snprintf(ign, sizeof ign, "INSERT OR IGNORE%s", INSERT_SQL + strlen("INSERT"));
+    /* the same with MULTI_ROWS tuples of parameters */
+    char multi[2048 + MULTI_ROWS * (2 * N_PARAMS + 4)];
+    const char *tuple = strstr(ign, " VALUES (");
+    int mlen = snprintf(multi, sizeof multi, "%.*s VALUES ", (int)(tuple - ign), ign);
+    for (int j = 0; j < MULTI_ROWS; j++) {
+        multi[mlen++] = j ? ',' : ' ';
+        multi[mlen++] = '(';
+        for (int k = 0; k < N_PARAMS; k++) {
+            multi[mlen++] = '?';
+            multi[mlen++] = k + 1 < N_PARAMS ? ',' : ')';
+        }
+    }
+    multi[mlen] = '\0';
+    l->b_multi = calloc(MULTI_ROWS, sizeof *l->b_multi);
+    if (!l->b_multi) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (sqlite3_prepare_v2(l->db, "BEGIN IMMEDIATE", -1, &l->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(l->db, "COMMIT", -1, &l->commit, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(l->db, INSERT_SQL, -1, &l->ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(l->db, ign, -1, &l->ins_ign, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(l->db, ign, -1, &l->ins_ign, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(l->db, multi, -1, &l->ins_multi, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot prepare ledger insert: %s", sqlite3_errmsg(l->db));
+        goto fail;
+    }
+    if (sqlite3_bind_parameter_count(l->ins_ign) != N_PARAMS ||
+        sqlite3_bind_parameter_count(l->ins_multi) != N_PARAMS * MULTI_ROWS) {
+        snprintf(err, errlen, "ledger insert: parameter count mismatch (a build defect)");
         goto fail;
     }
     /* rows answered before a crash that never reached the ledger */
@@ -624,6 +690,8 @@ fail:
     sqlite3_finalize(l->commit);
     sqlite3_finalize(l->ins);
     sqlite3_finalize(l->ins_ign);
+    sqlite3_finalize(l->ins_multi);
+    free(l->b_multi);
     if (l->db)
         sqlite3_close(l->db);
     pthread_mutex_destroy(&l->mu);
@@ -744,6 +812,8 @@ void cg_ledger_close(cg_ledger *l) {
     close_rings(l); /* removed when empty; a ring left with rows is recovered at the next start */
     sqlite3_finalize(l->ins);
     sqlite3_finalize(l->ins_ign);
+    sqlite3_finalize(l->ins_multi);
+    free(l->b_multi);
     sqlite3_finalize(l->begin);
     sqlite3_finalize(l->commit);
     sqlite3_close(l->db);
