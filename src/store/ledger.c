@@ -559,8 +559,12 @@ static int create_rings(cg_ledger *l, const char *path, const cg_ledger_opts *o,
         snprintf(file, sizeof file, "%s-spool-%ld-%d", path, (long)getpid(), k);
         l->rings[k] = cg_spool_create(file, o->spool_slots ? o->spool_slots : 4096,
                                       sizeof(cg_ledger_row), row_layout_sig(), err, errlen);
-        if (!l->rings[k])
+        if (!l->rings[k]) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen > n ? errlen - n : 0,
+                     " (ledger.spool: false runs without spool rings)");
             return -1;
+        }
         l->ring_next[k] = 1;
         l->n_rings = k + 1;
     }

@@ -230,6 +230,9 @@ static void test_defaults(void **state) {
     assert_int_equal(c->has_admin_key, 0);
     assert_string_equal(c->ledger_path, "var/ledger.db");
     assert_int_equal(c->ledger_batch_max, 256);
+    assert_int_equal(c->ledger_spool, 1);
+    assert_int_equal(c->ledger_spool_slots, 4096);
+    assert_int_equal(c->ledger_commit_delay_ms, 2);
     assert_int_equal(c->allow_unpriced, 0);
     assert_string_equal(c->litellm_prices_path, "");
     assert_int_equal(c->n_price_overrides, 0);
@@ -338,6 +341,11 @@ static const struct {
      "t.yaml:2: server.max_body_bytes: must be a byte count in 1024..1073741824"},
     {"ledger:\n  batch_max: 99999999999999999999\n" MIN_TAIL,
      "t.yaml:2: ledger.batch_max: must be an integer in 1..65536"},
+    {"ledger:\n  path: x.db\n  commit_delay_ms: 5000\n" MIN_TAIL,
+     "t.yaml:3: ledger.commit_delay_ms: must be an integer in 0..1000"},
+    {"ledger:\n  spool_slots: 8\n" MIN_TAIL,
+     "t.yaml:2: ledger.spool_slots: must be an integer in 64..1048576"},
+    {"ledger:\n  spool: sometimes\n" MIN_TAIL, "t.yaml:2: ledger.spool:"},
     {"server:\n  log_level: verbose\n" MIN_TAIL,
      "t.yaml:2: server.log_level: must be one of debug|info|warn|error (got \"verbose\")"},
     /* listen */
