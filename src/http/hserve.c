@@ -885,25 +885,30 @@ void cg_hreq_start(cg_hreq *r, int status) {
     r->chunked = r->head.minor >= 1;
     if (!r->chunked)
         r->close_after = 1; /* HTTP/1.0: the end of the stream is the close */
-    if (put_head(r, status, 0, 0) != 0) {
+    if (put_head(r, status, 0, 0) != 0)
         conn_close_fd(r);
-        return;
-    }
-    flush(r);
+    /* not flushed: the head goes out with the first chunk or the end */
+}
+
+/* Adds a chunk to the output; nonzero when it did not fit. */
+static int out_chunk(cg_hreq *r, const char *p, size_t n) {
+    if (!r->chunked)
+        return out_add(r, p, n);
+    char sz[24];
+    int k = snprintf(sz, sizeof sz, "%zx\r\n", n);
+    return out_add(r, sz, (size_t)k) || out_add(r, p, n) || out_add(r, "\r\n", 2);
+}
+
+void cg_hreq_end_with(cg_hreq *r, const char *p, size_t n) {
+    if (!r->dead && r->streaming && n && out_chunk(r, p, n))
+        conn_close_fd(r);
+    cg_hreq_end(r);
 }
 
 void cg_hreq_chunk(cg_hreq *r, const char *p, size_t n) {
     if (r->dead || !r->streaming || n == 0)
         return;
-    int bad;
-    if (r->chunked) {
-        char sz[24];
-        int k = snprintf(sz, sizeof sz, "%zx\r\n", n);
-        bad = out_add(r, sz, (size_t)k) || out_add(r, p, n) || out_add(r, "\r\n", 2);
-    } else {
-        bad = out_add(r, p, n);
-    }
-    if (bad)
+    if (out_chunk(r, p, n))
         conn_close_fd(r);
     else if (!r->wev_on) /* else the write event is already waiting */
         flush(r);

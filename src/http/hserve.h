@@ -78,11 +78,14 @@ int cg_hreq_client_gone(const cg_hreq *r);
 void cg_hreq_add_header(cg_hreq *r, const char *name, const char *value);
 /* A complete response with a body (Content-Length); ends the request. */
 void cg_hreq_reply(cg_hreq *r, int status, const char *body, size_t len);
-/* Starts a streamed response (chunked; close-delimited for HTTP/1.0). */
+/* Starts a streamed response (chunked; close-delimited for HTTP/1.0). The
+ * head is written with the first chunk (or the end): one send, not two. */
 void cg_hreq_start(cg_hreq *r, int status);
 void cg_hreq_chunk(cg_hreq *r, const char *p, size_t n);
 /* Ends a stream; ends the request. */
 void cg_hreq_end(cg_hreq *r);
+/* cg_hreq_chunk(r, p, n) then cg_hreq_end(r), written in one send. */
+void cg_hreq_end_with(cg_hreq *r, const char *p, size_t n);
 /* Ends the request without a complete response: the connection closes. */
 void cg_hreq_abandon(cg_hreq *r);
 /* Response bytes not yet written to the socket. */

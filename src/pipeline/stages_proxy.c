@@ -496,10 +496,9 @@ cg_stage_rc cg_stage_respond(cg_req *r) {
         cg_buf_printf(&end, ": x-costgate-cost-usd=%s%s request_id=%s\n\n", usd,
                       r->estimated ? " estimated=true" : "", r->id);
         cg_buf_append(&end, r->tail.data, r->tail.len);
-        if (!r->client_gone && end.len)
-            cg_hreq_chunk(r->hreq, end.data, end.len);
+        /* the tail and the end of the chunked body in one send */
+        cg_hreq_end_with(r->hreq, r->client_gone ? NULL : end.data, r->client_gone ? 0 : end.len);
         cg_buf_free(&end);
-        cg_hreq_end(r->hreq);
         r->hreq = NULL;
         return CG_DONE;
     }
