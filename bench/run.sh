@@ -180,6 +180,10 @@ if [ -n "$CACHE_MODES" ]; then # the exact cache on, defaults otherwise
 fi
 
 if [ -n "$TIER_MODES" ]; then # tiering on: every request routed, no cascade
+    # and its plain twin, started alongside and idle until the same cell, so
+    # the two differ in tiering only (not in ledger size or history)
+    start_gateway cgtp 1
+    CGTP_PID=$GW_PID CGTP_PORT=$GW_PORT CGTP_LEDGER=$GW_LEDGER
     start_gateway cgt 1 "tiering:
   default_tier: small
   routable_keys: [bench]
@@ -327,11 +331,12 @@ done
 # Model tiering (docs/routing.md), non-streaming: costgate-tier routes every
 # request (the bench key may be re-routed): classifier, rules, bandit and the
 # model rewrite, with the cascade off so each request is one upstream call,
-# next to the plain proxy (costgate) and nginx.
+# next to nginx and a plain gateway started with it (costgate, here the twin
+# cgtp: same age, same empty ledger at the start of the cell).
 for mode in $TIER_MODES; do
     for c in $CACHE_CONNS; do
         paths=("nginx http://127.0.0.1:$NGX_PORT ${NGX_PIDS// /,} - -"
-            "costgate http://127.0.0.1:$CG1_PORT $CG1_PID $CG1_LEDGER -"
+            "costgate http://127.0.0.1:$CGTP_PORT $CGTP_PID $CGTP_LEDGER -"
             "costgate-tier http://127.0.0.1:$CGT_PORT $CGT_PID $CGT_LEDGER -")
         run_cell "$mode" "$c"
     done
@@ -340,7 +345,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load after: $LOAD_AFTER"
 
 # the gateway must still be healthy and silent about errors
-for d in cg1 cg2 cgc cgt; do
+for d in cg1 cg2 cgc cgt cgtp; do
     [ -f "$TMP/$d/stderr" ] || continue
     if grep -qiE 'error|warn' "$TMP/$d/stderr"; then
         log "costgate $d stderr:"
