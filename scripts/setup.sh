@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
       libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
-      libssl-dev libcmocka-dev libutf8proc-dev sqlite3 nodejs npm nginx-light wrk hyperfine
+      libssl-dev libcmocka-dev libutf8proc-dev libmimalloc-dev sqlite3 nodejs npm nginx-light wrk hyperfine
       ca-certificates curl procps)
 
 missing=()

@@ -55,6 +55,9 @@
 #include "store/ledger.h"
 #include "tokenize/cli.h"
 #include "tokenize/tokenize.h"
+#ifdef CG_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 #define DEFAULT_CONFIG "config/example.yaml"
 
@@ -176,6 +179,11 @@ static int cmd_serve(int argc, char **argv) {
     cg_log_level lvl;
     if (cg_log_level_parse(cfg->log_level, &lvl) == 0)
         cg_log_set_level(lvl);
+#ifdef CG_MIMALLOC
+    CG_INFO("allocator: mimalloc %d", mi_version());
+#else
+    CG_INFO("allocator: system malloc");
+#endif
     int rc = 1;
     cg_gateway gw = {.cfg = cfg};
     cg_server *srv = NULL;
