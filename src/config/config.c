@@ -9,6 +9,7 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ static const char *const API_NAMES[] = {"openai", "anthropic", NULL};
 static const char *const API_URLS[] = {"https://api.openai.com", "https://api.anthropic.com"};
 
 static void set_defaults(cg_config *c) {
+    static atomic_uint_fast64_t generation;
+    c->generation = atomic_fetch_add(&generation, 1) + 1;
     snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
     c->listen_port = 8080;
     c->workers = 0;
@@ -41,6 +44,7 @@ static void set_defaults(cg_config *c) {
     c->ledger_spool = 1;
     c->ledger_spool_slots = 4096;
     c->ledger_commit_delay_ms = 2;
+    c->ledger_predict_every = 16;
     c->allow_unpriced = 0;
 }
 
@@ -179,8 +183,8 @@ static int parse_admin(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
 }
 
 static int parse_ledger(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
-    static const char *const keys[] = {"path",        "batch_max",       "spool",
-                                       "spool_slots", "commit_delay_ms", NULL};
+    static const char *const keys[] = {
+        "path", "batch_max", "spool", "spool_slots", "commit_delay_ms", "predict_every", NULL};
     cfg_field sec, f;
     if (!cfg_field_get(x, root, "", "ledger", &sec))
         return 0;
@@ -193,7 +197,8 @@ static int parse_ledger(cfg_ctx *x, const yaml_node_t *root, cg_config *c) {
     if (cfg_field_get(x, sec.v, "ledger", "spool", &f) && cfg_bool(x, &f, &c->ledger_spool) < 0)
         return -1;
     if (opt_int(x, sec.v, "ledger", "spool_slots", 64, 1 << 20, &c->ledger_spool_slots) < 0 ||
-        opt_int(x, sec.v, "ledger", "commit_delay_ms", 0, 1000, &c->ledger_commit_delay_ms) < 0)
+        opt_int(x, sec.v, "ledger", "commit_delay_ms", 0, 1000, &c->ledger_commit_delay_ms) < 0 ||
+        opt_int(x, sec.v, "ledger", "predict_every", 0, 1 << 20, &c->ledger_predict_every) < 0)
         return -1;
     return opt_int(x, sec.v, "ledger", "batch_max", 1, 65536, &c->ledger_batch_max);
 }
@@ -797,11 +802,54 @@ const cg_provider_cfg *cg_config_provider_for(const cg_config *c, cg_api api, co
     return NULL;
 }
 
+/* Per-thread memo of keys that matched: the same few keys arrive on every
+ * request, and hashing one was ~3% of a proxied request's instructions.
+ * Only matched keys are kept (an unknown key is hashed every time, so
+ * guessing costs the same as before); a hit is found by comparing the whole
+ * key in constant time against every slot of the same length, so timing
+ * tells nothing about how much of a key matched. Slots are tied to the
+ * config's generation, never to its address. */
+#define KEY_MEMO_SLOTS 4
+#define KEY_MEMO_MAX 128
+typedef struct key_memo {
+    uint64_t generation; /* 0 = empty */
+    size_t len;
+    size_t index;
+    uint8_t key[KEY_MEMO_MAX];
+} key_memo;
+static _Thread_local key_memo g_key_memo[KEY_MEMO_SLOTS];
+static _Thread_local unsigned g_key_memo_next;
+
+static const cg_key_cfg *key_memo_find(const cg_config *c, const char *key, size_t keylen) {
+    const cg_key_cfg *found = NULL;
+    for (int i = 0; i < KEY_MEMO_SLOTS; i++) {
+        const key_memo *m = &g_key_memo[i];
+        if (m->generation != c->generation || m->len != keylen)
+            continue;
+        int eq = cg_ct_equal(m->key, (const uint8_t *)key, keylen);
+        if (eq && !found && m->index < c->n_keys)
+            found = &c->keys[m->index];
+    }
+    return found;
+}
+
+static void key_memo_put(const cg_config *c, const char *key, size_t keylen, size_t index) {
+    if (keylen > KEY_MEMO_MAX)
+        return;
+    key_memo *m = &g_key_memo[g_key_memo_next++ % KEY_MEMO_SLOTS];
+    m->generation = c->generation;
+    m->len = keylen;
+    m->index = index;
+    memcpy(m->key, key, keylen);
+}
+
 const cg_key_cfg *cg_config_key_lookup(const cg_config *c, const char *key, size_t keylen) {
     uint8_t h[32];
     const cg_key_cfg *found = NULL;
     if (!c || !key)
         return NULL;
+    if ((found = key_memo_find(c, key, keylen)) != NULL)
+        return found;
     cg_sha256(key, keylen, h);
     /* Every entry is compared, in constant time, whatever matched before. */
     for (size_t i = 0; i < c->n_keys; i++) {
@@ -809,5 +857,7 @@ const cg_key_cfg *cg_config_key_lookup(const cg_config *c, const char *key, size
         if (eq && !found)
             found = &c->keys[i];
     }
+    if (found)
+        key_memo_put(c, key, keylen, (size_t)(found - c->keys));
     return found;
 }

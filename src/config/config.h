@@ -209,6 +209,8 @@ typedef struct cg_config {
     int ledger_spool;       /* rows spooled per event loop, response released at once (default 1) */
     int ledger_spool_slots; /* rows per spool ring, default 4096 */
     int ledger_commit_delay_ms; /* writer's wait for more spooled rows, default 2 */
+    int ledger_predict_every;   /* pre-call input prediction on 1 call in N when nothing else
+                                 * needs it (default 16; 1 = every call, 0 = never) */
 
     /* pricing */
     int allow_unpriced;             /* pricing.unknown_model: allow (flagged) | reject (default) */
@@ -233,6 +235,7 @@ typedef struct cg_config {
     cg_tiering_cfg tiering;
 
     cg_cache_cfg cache;
+    uint64_t generation; /* unique per loaded config in this process (memos key on it) */
 } cg_config;
 
 /* Loads and validates. On error returns -1 and writes "file:line: field: problem"

@@ -253,8 +253,22 @@ static void on_client_close(void *arg) {
     client_left((cg_req *)arg);
 }
 
+/* Whether this call records the pre-call input prediction although nothing
+ * needs it before the call (budgets make it at admission, a call with no
+ * usage makes it at settle): 1 call in ledger.predict_every per worker,
+ * enough for `costgate report --predictions` without a tokenizer pass on
+ * every request. */
+static int predict_due(const cg_req *r) {
+    static _Thread_local unsigned calls;
+    int every = r->gw->cfg->ledger_predict_every;
+    if (every <= 1)
+        return every == 1;
+    return ++calls % (unsigned)every == 0;
+}
+
 cg_stage_rc cg_stage_upstream(cg_req *r) {
-    cg_stage_estimate_input(r); /* before the first call, unless admission made it */
+    if (predict_due(r))
+        cg_stage_estimate_input(r); /* unless admission made it */
     if (r->ops->build(r) != 0)
         return CG_ERROR;
     const cg_config *c = r->gw->cfg;
@@ -291,6 +305,7 @@ cg_stage_rc cg_stage_upstream(cg_req *r) {
 /* --- settle --------------------------------------------------------------- */
 
 static void estimate_usage(cg_req *r, cg_usage *u) {
+    cg_stage_estimate_input(r); /* made now if the call was not sampled */
     *u = r->usage;
     if (r->ep == CG_EP_EMBEDDINGS) {
         if (!(u->have & CG_USAGE_HAVE_EMBED))

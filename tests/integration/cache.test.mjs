@@ -59,7 +59,7 @@ let mock, gw, requests = 0;
 before(async () => {
   mock = await startMock({ port: 0, host: '127.0.0.1' });
   gw = await startGateway({
-    mockPort: mock.port, extra: CONFIG, env: { COSTGATE_TEST_CLOCK: '1' },
+    mockPort: mock.port, extra: CONFIG, env: { COSTGATE_TEST_CLOCK: '1' }, ledgerConf: '  predict_every: 1',
     extraKeys: keyYaml('t3', KEY_T3, 't3', '    segment: seg1\n') + keyYaml('t4', KEY_T4, 't4'),
   });
   await setClock(gw, T0);

@@ -9,7 +9,8 @@ import { startGateway, ledgerRows, KEY, KEY_PLAIN, cleanup } from '../lib/harnes
 let mock, gw;
 before(async () => {
   mock = await startMock({ port: 0, host: '127.0.0.1' });
-  gw = await startGateway({ mockPort: mock.port });
+  // every call records its pre-call prediction here (default: 1 in 16)
+  gw = await startGateway({ mockPort: mock.port, ledgerConf: '  predict_every: 1' });
 });
 after(async () => { await gw.stop(); await mock.close(); cleanup(gw.dir); });
 
@@ -211,4 +212,26 @@ test('each row records the pre-call input prediction; report --predictions compa
   assert.ok(m && m.calls >= 1);
   const actual = row.tok_input + row.tok_cached_read + row.tok_cache_write_5m + row.tok_cache_write_1h;
   if (m.calls === 1) assert.equal(m.median_error_bp, Math.trunc((est.input_tokens - actual) * 10000 / actual));
+});
+
+test('ledger.predict_every samples the prediction: 1 call in N records it, the others 0', async () => {
+  const g = await startGateway({ mockPort: mock.port, workers: 1, ledgerConf: '  predict_every: 3' });
+  try {
+    const ids = [];
+    for (let i = 0; i < 7; i++) {
+      const res = await fetch(g.url + '/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `sample ${i}` }] }),
+      });
+      assert.equal(res.status, 200);
+      await res.json();
+      ids.push(res.headers.get('x-costgate-request-id'));
+    }
+    const pred = ids.map((id) => ledgerRows(g.ledger, `request_id='${id}'`)[0].tok_input_predicted);
+    assert.deepEqual(pred.map((p) => p > 0), [false, false, true, false, false, true, false], `predicted: ${pred}`);
+  } finally {
+    await g.stop();
+    cleanup(g.dir);
+  }
 });

@@ -233,6 +233,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c->ledger_spool, 1);
     assert_int_equal(c->ledger_spool_slots, 4096);
     assert_int_equal(c->ledger_commit_delay_ms, 2);
+    assert_int_equal(c->ledger_predict_every, 16);
     assert_int_equal(c->allow_unpriced, 0);
     assert_string_equal(c->litellm_prices_path, "");
     assert_int_equal(c->n_price_overrides, 0);
@@ -343,6 +344,8 @@ static const struct {
      "t.yaml:2: ledger.batch_max: must be an integer in 1..65536"},
     {"ledger:\n  path: x.db\n  commit_delay_ms: 5000\n" MIN_TAIL,
      "t.yaml:3: ledger.commit_delay_ms: must be an integer in 0..1000"},
+    {"ledger:\n  predict_every: -1\n" MIN_TAIL,
+     "t.yaml:2: ledger.predict_every: must be an integer in 0..1048576"},
     {"ledger:\n  spool_slots: 8\n" MIN_TAIL,
      "t.yaml:2: ledger.spool_slots: must be an integer in 64..1048576"},
     {"ledger:\n  spool: sometimes\n" MIN_TAIL, "t.yaml:2: ledger.spool:"},
@@ -527,6 +530,27 @@ static void test_key_lookup(void **state) {
     assert_null(cg_config_key_lookup(c, "", 0));
     assert_null(cg_config_key_lookup(c, "cg-admin-test-key", 17)); /* admin key is not a key */
     assert_null(cg_config_key_lookup(c, TEST_KEY_HEX, 64));        /* the hash is not the key */
+    /* Matched keys are memoized per thread: repeated and interleaved
+     * lookups keep answering right, and near misses of a memoized key
+     * (one byte changed, longer, shorter) still fail. */
+    for (int i = 0; i < 20; i++) {
+        k = cg_config_key_lookup(c, i % 3 ? "cg-test-key" : "cg-other-key", i % 3 ? 11 : 12);
+        assert_non_null(k);
+        assert_string_equal(k->name, i % 3 ? "test" : "other");
+        assert_null(cg_config_key_lookup(c, "cg-test-kez", 11));
+        assert_null(cg_config_key_lookup(c, "dg-test-key", 11));
+        assert_null(cg_config_key_lookup(c, "cg-test-keyx", 12));
+        assert_null(cg_config_key_lookup(c, "cg-test-ke", 10));
+    }
+    cg_config_free(c);
+    /* A memo entry belongs to the config that made it: the next config
+     * (often at the same address) maps the same key to its own entry. */
+    c = load_ok(MIN_TAIL);
+    k = cg_config_key_lookup(c, "cg-test-key", 11);
+    assert_non_null(k);
+    assert_string_equal(k->name, "k");
+    assert_string_equal(k->tenant, "t");
+    assert_null(cg_config_key_lookup(c, "cg-other-key", 12)); /* memoized for FULL only */
     cg_config_free(c);
 }
 
