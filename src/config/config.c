@@ -43,7 +43,7 @@ static void set_defaults(cg_config *c) {
     c->ledger_batch_max = 256;
     c->ledger_spool = 1;
     c->ledger_spool_slots = 4096;
-    c->ledger_commit_delay_ms = 2;
+    c->ledger_commit_delay_ms = 10;
     c->ledger_predict_every = 16;
     c->allow_unpriced = 0;
 }

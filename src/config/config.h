@@ -208,7 +208,7 @@ typedef struct cg_config {
     int ledger_batch_max;   /* rows per group commit, default 256 */
     int ledger_spool;       /* rows spooled per event loop, response released at once (default 1) */
     int ledger_spool_slots; /* rows per spool ring, default 4096 */
-    int ledger_commit_delay_ms; /* writer's wait for more spooled rows, default 2 */
+    int ledger_commit_delay_ms; /* writer's wait for more spooled rows, default 10 */
     int ledger_predict_every;   /* pre-call input prediction on 1 call in N when nothing else
                                  * needs it (default 16; 1 = every call, 0 = never) */
 

@@ -232,7 +232,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c->ledger_batch_max, 256);
     assert_int_equal(c->ledger_spool, 1);
     assert_int_equal(c->ledger_spool_slots, 4096);
-    assert_int_equal(c->ledger_commit_delay_ms, 2);
+    assert_int_equal(c->ledger_commit_delay_ms, 10);
     assert_int_equal(c->ledger_predict_every, 16);
     assert_int_equal(c->allow_unpriced, 0);
     assert_string_equal(c->litellm_prices_path, "");
