@@ -51,6 +51,24 @@ const char *cg_memmem(const char *hay, size_t n, const char *needle, size_t nl) 
     return scan_plain(hay, i, lim, needle, nl);
 }
 
+size_t cg_find2(const char *p, size_t n, char a, char b) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        unsigned m =
+            (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)));
+        if (m)
+            return i + (unsigned)__builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++)
+        if (p[i] == a || p[i] == b)
+            return i;
+    return n;
+}
+
 size_t cg_find_eol(const char *p, size_t n) {
     size_t i = 0;
 #if defined(__SSE2__)

@@ -894,9 +894,16 @@ void cg_hreq_start(cg_hreq *r, int status) {
 static int out_chunk(cg_hreq *r, const char *p, size_t n) {
     if (!r->chunked)
         return out_add(r, p, n);
+    /* the chunk-size line, hex, without printf (once per streamed chunk) */
     char sz[24];
-    int k = snprintf(sz, sizeof sz, "%zx\r\n", n);
-    return out_add(r, sz, (size_t)k) || out_add(r, p, n) || out_add(r, "\r\n", 2);
+    char *e = sz + sizeof sz, *s = e - 2;
+    size_t v = n;
+    s[0] = '\r';
+    s[1] = '\n';
+    do {
+        *--s = "0123456789abcdef"[v & 15];
+    } while ((v >>= 4) != 0 && s > sz);
+    return out_add(r, s, (size_t)(e - s)) || out_add(r, p, n) || out_add(r, "\r\n", 2);
 }
 
 void cg_hreq_end_with(cg_hreq *r, const char *p, size_t n) {

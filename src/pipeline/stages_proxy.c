@@ -25,19 +25,26 @@
 #define CLIENT_HIGH_WATER (1u << 20)
 #define ERROR_BODY_MAX (1u << 20)
 
+/* Response headers passed on to the client: names with their lengths, so
+ * each upstream header costs a length compare and, rarely, one strncasecmp. */
+typedef struct hname {
+    const char *s;
+    size_t n;
+} hname;
+#define HNAME(lit)                                                                                 \
+    { lit, sizeof lit - 1 }
+
 static int forwardable(const char *name, size_t n) {
-    static const char *const exact[] = {
-        "retry-after",          "retry-after-ms", "request-id", "x-request-id",
-        "openai-processing-ms", "openai-version", NULL};
-    static const char *const prefix[] = {"x-ratelimit-", "anthropic-ratelimit-", NULL};
-    for (int i = 0; exact[i]; i++)
-        if (strlen(exact[i]) == n && strncasecmp(name, exact[i], n) == 0)
+    static const hname exact[] = {HNAME("retry-after"),    HNAME("retry-after-ms"),
+                                  HNAME("request-id"),     HNAME("x-request-id"),
+                                  HNAME("openai-version"), HNAME("openai-processing-ms")};
+    static const hname prefix[] = {HNAME("x-ratelimit-"), HNAME("anthropic-ratelimit-")};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (exact[i].n == n && strncasecmp(name, exact[i].s, n) == 0)
             return 1;
-    for (int i = 0; prefix[i]; i++) {
-        size_t pl = strlen(prefix[i]);
-        if (n > pl && strncasecmp(name, prefix[i], pl) == 0)
+    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++)
+        if (n > prefix[i].n && strncasecmp(name, prefix[i].s, prefix[i].n) == 0)
             return 1;
-    }
     return 0;
 }
 

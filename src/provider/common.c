@@ -38,18 +38,17 @@ int64_t cg_provider_text_chars(const json_t *v) {
 }
 
 /* The closing quote of the JSON string whose text starts at s (just after
- * its opening quote), or NULL when it does not end before end: a quote
- * preceded by an even number of backslashes. */
+ * its opening quote), or NULL when it does not end before end: the first
+ * quote not escaped, a backslash escaping the byte after it. */
 static const char *string_end(const char *s, const char *end) {
-    for (const char *q = s; q < end; q++) {
-        q = memchr(q, '"', (size_t)(end - q));
-        if (!q)
+    const char *q = s;
+    while (q < end) {
+        q += cg_find2(q, (size_t)(end - q), '"', '\\');
+        if (q >= end)
             return NULL;
-        size_t bs = 0;
-        while (q - bs > s && q[-1 - (ptrdiff_t)bs] == '\\')
-            bs++;
-        if (!(bs & 1))
+        if (*q == '"')
             return q;
+        q += 2; /* a backslash and the byte it escapes */
     }
     return NULL;
 }
@@ -65,8 +64,10 @@ static int64_t string_chars(const char *s, const char *e) {
 }
 
 static int is_key(const char *const *keys, const char *k, size_t kl) {
+    /* k is a key with its quotes (kl >= 2): its first letter rules out most
+     * names before a length is taken */
     for (int i = 0; keys[i]; i++)
-        if (strlen(keys[i]) == kl && memcmp(keys[i], k, kl) == 0)
+        if (keys[i][1] == k[1] && strlen(keys[i]) == kl && memcmp(keys[i], k, kl) == 0)
             return 1;
     return 0;
 }
@@ -81,7 +82,7 @@ void cg_provider_scan_event(const char *p, size_t n, const char *const *keys, cg
     memset(out, 0, sizeof *out);
     const char *end = p + n, *s = p;
     /* string by string: a string followed by ':' is a key */
-    while (s < end && (s = memchr(s, '"', (size_t)(end - s)))) {
+    while (s < end && (s += cg_find2(s, (size_t)(end - s), '"', '"')) < end) {
         const char *c = string_end(s + 1, end);
         if (!c)
             break;

@@ -3,7 +3,7 @@
  * end, a needle of one and of two bytes, a haystack shorter and longer than
  * the 16-byte block, matches straddling blocks) and 200,000 random cases over
  * a small alphabet, where partial matches are frequent. cg_find_eol finds
- * the first CR or LF as a plain loop does. */
+ * the first CR or LF and cg_find2 the first of two bytes as plain loops do. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,11 +90,38 @@ static void test_eol(void **state) {
     }
 }
 
+/* cg_find2 = a plain loop for either byte, at every length around the
+ * 16-byte blocks, with the bytes rare, frequent, equal (a == b) or absent;
+ * a start at every offset so loads cross any alignment. */
+static void test_find2(void **state) {
+    (void)state;
+    char buf[96];
+    uint64_t s = 777;
+    for (int t = 0; t < 40000; t++) {
+        size_t n = (size_t)(t % 90), off = (size_t)(t % 5);
+        unsigned every = 3 + (unsigned)(t % 61);
+        for (size_t i = 0; i < n + off; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            unsigned r = (unsigned)(s % every);
+            buf[i] = r == 0 ? '"' : r == 1 ? '\\' : (char)('a' + (s >> 8) % 26);
+        }
+        const char *p = buf + off;
+        char a = '"', b = t % 3 == 0 ? '"' : t % 3 == 1 ? '\\' : 'z';
+        size_t want = 0;
+        while (want < n && p[want] != a && p[want] != b)
+            want++;
+        assert_int_equal(cg_find2(p, n, a, b), want);
+    }
+    assert_int_equal(cg_find2("", 0, '"', '\\'), 0);
+    assert_int_equal(cg_find2("abcdefghijklmnopqrstuvwxyz\"", 27, '"', '\\'), 26);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_eol),
+        cmocka_unit_test(test_find2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
