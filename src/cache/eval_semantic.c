@@ -62,15 +62,16 @@ static const char USAGE[] =
     "  --threads N        embedding threads (default 2)\n"
     "  --rules LIST       gate rules of the \"gate\" columns: default, all, none or a\n"
     "                     comma list of length,numbers,negation,quotes,entities,\n"
-    "                     direction,qword,time,units,code,order (default: default,\n"
-    "                     every rule but qword)\n"
+    "                     direction,qword,time,units,code,order,words,swap,deixis,\n"
+    "                     person,mentions (default: default, every rule but qword)\n"
     "  --bar P            precision the default threshold must reach (default 0.95)\n"
     "  --margin K         standard errors of validation precision the bar must be\n"
     "                     cleared by (default 1; 0: the point precision)\n"
     "  --rules-at T       threshold of the rule-effect table (default: the chosen one)\n"
     "  --csv DIR          write curves.csv, rules.csv, adversarial.csv and pairs.csv\n"
     "                     (every pair with cosine >= 0.70: label, cosine, the gate's\n"
-    "                     verdict and why, both texts) into DIR\n"
+    "                     verdict and why, both texts, every rule that refuses it on\n"
+    "                     its own) into DIR\n"
     "  --json FILE        write every number as JSON\n"
     "  --results-md FILE  replace the block between " MD_BEGIN "\n"
     "                     and " MD_END " in FILE (bench/RESULTS.md)\n"
@@ -88,6 +89,11 @@ static const char USAGE[] =
     "  --train-verifier FILE  train on the train part, choose the operating point on\n"
     "                     validation, write FILE, and evaluate it (deterministic: the\n"
     "                     same vectors and options give the same file, byte for byte)\n"
+    "  --withhold-test    drop the QQP test split's pairs right after the split, before\n"
+    "                     any number or file is made: every QQP number (curves, rule\n"
+    "                     table, CSV rows) is then train + validation only, and no\n"
+    "                     verifier is evaluated; for designing rules without seeing\n"
+    "                     the held-out split\n"
     "  --split MODE       components (default) or pairs (by pair index: texts leak\n"
     "                     between the parts; for comparison only)\n"
     "  --verifier-hidden N   tanh units, 0 = logistic regression (default %u)\n"
@@ -319,7 +325,8 @@ enum {
     O_V_LR,
     O_V_SEED,
     O_V_FLOOR,
-    O_V_GATED
+    O_V_GATED,
+    O_WITHHOLD
 };
 
 static int parse_opts(int argc, char **argv, opts *o) {
@@ -346,6 +353,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
                                        {"verifier-seed", required_argument, NULL, O_V_SEED},
                                        {"verifier-train-floor", required_argument, NULL, O_V_FLOOR},
                                        {"verifier-train-gated", no_argument, NULL, O_V_GATED},
+                                       {"withhold-test", no_argument, NULL, O_WITHHOLD},
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
@@ -457,6 +465,10 @@ static int parse_opts(int argc, char **argv, opts *o) {
         case O_V_GATED:
             o->train_gated = 1;
             break;
+        case O_WITHHOLD:
+            o->withhold_test = 1;
+            o->no_verifier = 1; /* it reports on the test split */
+            break;
         case O_V_FLOOR: {
             char *e;
             o->train_floor = strtod(optarg, &e);
@@ -494,6 +506,11 @@ static int parse_opts(int argc, char **argv, opts *o) {
     }
     if (optind < argc) {
         fprintf(stderr, "eval semantic: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (o->withhold_test && (o->md_path || o->train_out)) {
+        fprintf(stderr, "eval semantic: --withhold-test goes with neither --results-md nor "
+                        "--train-verifier\n");
         return 2;
     }
     return -1;
@@ -613,6 +630,28 @@ static void choose(run *R) {
         }
 }
 
+/* --withhold-test: drops the QQP pairs of the test split (their cosines
+ * and gate bits with them) so that nothing after the split can show them. */
+static void withhold_test(run *R) {
+    pairset *q = &R->s[S_QQP];
+    size_t o = 0;
+    q->npos = q->nneg = 0;
+    for (size_t k = 0; k < q->n; k++) {
+        if (q->p[k].split == ES_TEST)
+            continue;
+        q->p[o] = q->p[k];
+        q->cos[o] = q->cos[k];
+        q->fail[o] = q->fail[k];
+        if (q->p[o].label)
+            q->npos++;
+        else
+            q->nneg++;
+        o++;
+    }
+    q->n = o;
+    R->v.n[ES_TEST] = R->v.npos[ES_TEST] = 0;
+}
+
 /* ------------------------------------------------------------------ */
 
 int cg_eval_semantic_main(int argc, char **argv) {
@@ -679,6 +718,8 @@ int cg_eval_semantic_main(int argc, char **argv) {
             fprintf(stderr, "eval semantic: %s\n", err);
             goto out;
         }
+        if (R.o.withhold_test)
+            withhold_test(&R);
         choose(&R); /* on the validation split */
         if (es_verifier_run(&R, err, sizeof err)) {
             fprintf(stderr, "eval semantic: %s\n", err);

@@ -98,6 +98,7 @@ typedef struct {
     int split_pairs;       /* --split pairs (else components) */
     double train_floor;    /* --verifier-train-floor: fit on pairs at least this similar */
     int train_gated;       /* --verifier-train-gated: fit on gate-passing pairs only */
+    int withhold_test;     /* --withhold-test: QQP test-split pairs dropped after the split */
     cg_verifier_train_opts train;
 } opts;
 

@@ -174,7 +174,7 @@ static void print_summary(FILE *f, const run *R) {
                 "gate\nclears %.2f by %.1f standard error(s) (at least 100 hits) and stays at or "
                 "above %.2f\nat every higher threshold.\n",
                 t, R->o.bar, R->o.margin, R->o.bar);
-    for (int sp = ES_VAL; sp <= ES_TEST; sp++) {
+    for (int sp = ES_VAL; sp <= (R->o.withhold_test ? ES_VAL : ES_TEST); sp++) {
         counts c = es_count_split(q, sp, t, R->o.rules);
         size_t npos = 0, n = c.hp + c.hn;
         for (size_t i = 0; i < q->n; i++)
@@ -187,6 +187,9 @@ static void print_summary(FILE *f, const run *R) {
                 sp == ES_VAL ? "validation" : "test", es_ratio(c.hp, n), lo, hi, n, c.hp, c.hn,
                 100 * es_ratio(c.hp, npos), npos);
     }
+    if (R->o.withhold_test)
+        fprintf(f, "  QQP test split withheld (--withhold-test): QQP below is train + "
+                   "validation\n");
     fprintf(f,
             "  QQP        gate: hit rate %.1f%%, precision %.3f, false-hit rate %.2f%%"
             "   (no gate: %.1f%%, %.3f, %.2f%%)\n",
@@ -215,6 +218,11 @@ void es_print_report(FILE *f, const run *R) {
             R->isa, R->weights, es_rule_list(R->o.rules, rl, sizeof rl));
     fprintf(f, "data %s, %s; %zu distinct texts\n", R->o.data,
             R->o.limit ? "subsampled (--limit)" : "all pairs", R->t.n);
+    if (R->o.withhold_test)
+        fprintf(f,
+                "QQP: the test split is withheld (--withhold-test); every QQP number below "
+                "is\ntrain + validation, %zu pairs\n",
+                R->s[S_QQP].n);
     fprintf(f, "\nSTS-B Spearman (cosine vs human score): test %.4f (%zu pairs), dev %.4f (%zu)\n",
             R->rho_test, R->s[S_STSB_TEST].n, R->rho_dev, R->s[S_STSB_DEV].n);
     fprintf(f, "\nPairwise protocol: first text cached, second asked; hit = cosine >= threshold\n"
@@ -291,7 +299,7 @@ int es_write_csv(const run *R, char *err, size_t errcap) {
     snprintf(path, sizeof path, "%s/pairs.csv", R->o.csv_dir);
     if (!(f = fopen(path, "w")))
         goto fail;
-    fputs("set,split,label,cosine,verdict,detail,cached,asked\n", f);
+    fputs("set,split,label,cosine,verdict,detail,cached,asked,fails\n", f);
     static const char *const split_name[] = {"train", "validation", "test", "all"};
     for (int i = S_QQP; i < S_N; i++) {
         const pairset *s = &R->s[i];
@@ -309,7 +317,14 @@ int es_write_csv(const run *R, char *err, size_t errcap) {
             csv_quote(f, R->t.s[p->cached], R->t.len[p->cached]);
             fputc(',', f);
             csv_quote(f, R->t.s[p->asked], R->t.len[p->asked]);
-            fputc('\n', f);
+            /* every rule that fails on its own, whether in the set or not */
+            fputs(",\"", f);
+            for (int r = 1, first = 1; r < CG_GATE_N; r++)
+                if (s->fail[k] & (1u << r)) {
+                    fprintf(f, "%s%s", first ? "" : " ", cg_gate_reason_name((cg_gate_reason)r));
+                    first = 0;
+                }
+            fputs("\"\n", f);
         }
     }
     if (fclose(f) != 0) {
@@ -534,10 +549,12 @@ static int md_block(const run *R, cg_buf *b) {
         es_wilson(c.hp, n, &lo, &hi);
         rc |= cg_buf_printf(b,
                             "%s QQP %s split at %.2f with the gate: precision %.3f (95%% Wilson "
-                            "%.3f-%.3f), %zu served, hit rate %.1f%% of %zu duplicates.\n",
+                            "%.3f-%.3f), %zu served (%zu duplicates + %zu not), hit rate %.1f%% "
+                            "of %zu duplicates.\n",
                             sp == ES_VAL ? "\n-" : "-",
                             sp == ES_VAL ? "validation" : "test (held out)", es_thr(R->chosen),
-                            es_ratio(c.hp, n), lo, hi, n, 100 * es_ratio(c.hp, npos), npos);
+                            es_ratio(c.hp, n), lo, hi, n, c.hp, c.hn, 100 * es_ratio(c.hp, npos),
+                            npos);
     }
     rc |= es_verifier_md(R, b);
     rc |= cg_buf_printf(b, "%s", MD_END);

@@ -2,7 +2,7 @@
  *
  * Owns: the rule-by-rule comparison of two texts' features (numbers,
  * negation, quotes, names, direction, question words, time, units, code,
- * order, content words, swapped roles, deixis, person), the verdict
+ * order, content words, swapped roles, deixis, person, mentions), the verdict
  * and its audit detail, the per-rule outcome mask, and the rule names and
  * their parser. The features themselves come from gate_extract.c (over the
  * normalised text of gate_text.c, with the word lists of gate_words.c);
@@ -528,6 +528,54 @@ static int check_person(const feat *a, const feat *b, cg_gate_result *out) {
     return 0;
 }
 
+/* Times content word h (its light stem's hash) occurs among f's words
+ * (the first MAX_SEQ). */
+static int mentions_of(const feat *f, uint64_t h) {
+    int c = 0;
+    for (int k = 0; k < f->nseq; k++)
+        c += f->seq[k] == h && (f->seq_fl[k] & SQ_CONTENT);
+    return c;
+}
+
+/* Two content words both texts use, one more often in a and the other more
+ * often in b (light stems, as the words rule compares them). Texts with
+ * more words than the gate keeps in order are not compared. */
+static int check_mentions(const feat *a, const feat *b, cg_gate_result *out) {
+    if (a->seq_over || b->seq_over)
+        return 0;
+    int more_a = -1, more_b = -1; /* index in a of such a word */
+    for (int i = 0; i < a->nseq && (more_a < 0 || more_b < 0); i++) {
+        if (!(a->seq_fl[i] & SQ_CONTENT))
+            continue;
+        int first = 1;
+        for (int k = 0; k < i && first; k++)
+            first = a->seq[k] != a->seq[i];
+        if (!first)
+            continue;
+        int ca = mentions_of(a, a->seq[i]), cb = mentions_of(b, a->seq[i]);
+        if (cb == 0)
+            continue; /* not shared: the words rule's */
+        if (ca > cb && more_a < 0)
+            more_a = i;
+        else if (cb > ca && more_b < 0)
+            more_b = i;
+    }
+    if (more_a < 0 || more_b < 0)
+        return 0;
+    if (out) {
+        size_t o = 0;
+        char *d = out->detail;
+        size_t cap = sizeof out->detail;
+        span x = a->seq_at[more_a], y = a->seq_at[more_b];
+        puts_(d, cap, &o, "mentions: \"");
+        put(d, cap, &o, a->norm + x.off, cut_len(a, x, 30));
+        puts_(d, cap, &o, "\" more in the new query, \"");
+        put(d, cap, &o, a->norm + y.off, cut_len(a, y, 30));
+        puts_(d, cap, &o, "\" more in the cached");
+    }
+    return 1;
+}
+
 /* The verdict on two extracted texts under `rules` (reads a and b only). */
 static cg_gate_reason judge(feat *a, feat *b, unsigned rules, cg_gate_result *out) {
     cg_gate_reason r = CG_GATE_PASS;
@@ -576,6 +624,8 @@ static cg_gate_reason judge(feat *a, feat *b, unsigned rules, cg_gate_result *ou
         r = CG_GATE_DEIXIS;
     } else if (ON(CG_GATE_PERSON) && check_person(a, b, out)) {
         r = CG_GATE_PERSON;
+    } else if (ON(CG_GATE_MENTIONS) && check_mentions(a, b, out)) {
+        r = CG_GATE_MENTIONS;
     }
 #undef ON
     if (out)
@@ -606,8 +656,8 @@ cg_gate_reason cg_gate_check_all(const char *asked, size_t asked_len, const char
 }
 
 static const char *const REASON_NAMES[CG_GATE_N] = {
-    "pass", "length", "numbers", "negation", "quotes", "entities", "direction", "qword",
-    "time", "units",  "code",    "order",    "words",  "swap",     "deixis",    "person",
+    "pass",  "length", "numbers", "negation", "quotes", "entities", "direction", "qword",    "time",
+    "units", "code",   "order",   "words",    "swap",   "deixis",   "person",    "mentions",
 };
 
 const char *cg_gate_reason_name(cg_gate_reason r) {

@@ -92,6 +92,13 @@ typedef enum {
      * other's: "How do I motivate myself ..." vs "How do I motivate
      * someone ..." */
     CG_GATE_PERSON,
+    /* two content words both texts use, one more often in the first text
+     * and the other more often in the second: a mention moved from one role
+     * to another with the words kept ("what strategies can the Wizards use
+     * in a war between the Muggles and Wizards" vs "... can the Muggles
+     * use ..."; "a neutrino and an electron neutrino" vs "an electron and
+     * an electron neutrino") */
+    CG_GATE_MENTIONS,
     CG_GATE_N
 } cg_gate_reason;
 
@@ -100,7 +107,8 @@ typedef enum {
 /* The rules on by default: every rule but qword, which rejected more
  * duplicates than non-duplicates on QQP. Each of the others raised
  * precision on QQP or LangCache at a small cost in hit rate, except length,
- * a guard the evaluation texts never reach; words, swap, deixis and person trade
+ * a guard the evaluation texts never reach; words, swap, deixis, person and
+ * mentions trade
  * hit rate for precision at the top of the similarity scale, where the
  * default threshold is (docs/semantic-cache.md). */
 #define CG_GATE_DEFAULT_RULES (CG_GATE_ALL_RULES & ~CG_GATE_RULE(CG_GATE_QWORD))
@@ -136,7 +144,7 @@ cg_gate_reason cg_gate_check_all(const char *asked, size_t asked_len, const char
 
 /* "pass", "length", "numbers", "negation", "quotes", "entities",
  * "direction", "qword", "time", "units", "code", "order", "words", "swap",
- * "deixis", "person"; "?" out of range. */
+ * "deixis", "person", "mentions"; "?" out of range. */
 const char *cg_gate_reason_name(cg_gate_reason r);
 
 /* Parses a comma list of rule names, or "default", "all", "none", into a

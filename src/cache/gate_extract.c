@@ -240,9 +240,55 @@ static unsigned contraction_class(const char *w, size_t dl) {
     return fw;
 }
 
+/* Whether b[0..n) ends with suffix x after at least `before` bytes. */
+static int ends(const char *b, size_t n, const char *x, size_t before) {
+    size_t l = strlen(x);
+    return n >= l + before && memcmp(b + n - l, x, l) == 0;
+}
+
+/* British spellings folded to the American ones, so that the words rule
+ * takes the two spellings of a word for one word: -our- to -or- after 3 or
+ * more letters (colour, favourite, behaviour, neighbourhood; not four,
+ * tour, flour, source), and these endings after enough letters to leave
+ * short words alone: -ise -ised -ising -iser -isation to -ize..., -yse
+ * -ysed -ysing to -yze... (organise, analyse; not rise, wise, noise),
+ * -tre to -ter (centre, metre, theatre), -elled -elling -eller to
+ * -eled... (travelled, modelling; not felled, seller), -ogue to -og
+ * (catalogue, dialogue; not rogue, vogue), -ence to -ense after 3 letters
+ * (defence, licence, offence; not fence, hence). Each fold only shortens
+ * or keeps the length. The length limits leave alone the short words
+ * whose fold is another word (tour / tor, flour / flor, prise / prize);
+ * -bre is not folded (timbre / timber). Returns the new length. */
+static size_t spelling_fold(char *b, size_t n) {
+    static const struct {
+        const char *from, *to;
+        uint8_t before;
+    } END[] = {
+        {"isation", "ization", 3}, {"ising", "izing", 3}, {"ised", "ized", 3},
+        {"iser", "izer", 3},       {"ise", "ize", 3},     {"ysing", "yzing", 3},
+        {"ysed", "yzed", 3},       {"yse", "yze", 3},     {"tre", "ter", 2},
+        {"elling", "eling", 2},    {"elled", "eled", 2},  {"eller", "eler", 2},
+        {"ogue", "og", 4},         {"ence", "ense", 3},
+    };
+    for (size_t i = 3; i + 3 <= n; i++)
+        if (b[i] == 'o' && b[i + 1] == 'u' && b[i + 2] == 'r') {
+            memmove(b + i + 1, b + i + 2, n - i - 2);
+            n--;
+            break;
+        }
+    for (size_t k = 0; k < sizeof END / sizeof END[0]; k++)
+        if (ends(b, n, END[k].from, END[k].before)) {
+            size_t fl = strlen(END[k].from), tl = strlen(END[k].to);
+            memcpy(b + n - fl, END[k].to, tl);
+            n = n - fl + tl;
+            break;
+        }
+    return n;
+}
+
 /* Hash of a content word's light stem: apostrophes dropped, then a plural
  * ending (-ies to -y; -ches -shes -sses -xes to -ch -sh -ss -x; -s, but not
- * -ss -us -is) removed. */
+ * -ss -us -is) removed, then a British spelling folded (spelling_fold). */
 static uint64_t lex_hash(const char *w, size_t dl) {
     char b[WORD_MAX * 4];
     size_t n = 0;
@@ -260,6 +306,7 @@ static uint64_t lex_hash(const char *w, size_t dl) {
     } else if (n > 3 && b[n - 1] == 's' && b[n - 2] != 's' && b[n - 2] != 'u' && b[n - 2] != 'i') {
         n -= 1;
     }
+    n = spelling_fold(b, n);
     return gate_fnv(b, n);
 }
 
@@ -530,6 +577,8 @@ static void scan_words(feat *f) {
             int content = !(fw & FW_FUNC) && !neg && !numword && !has_digit;
             if (content)
                 add_lex(f, w, dl, ws, wl, word_no);
+            if (f->nseq >= MAX_SEQ)
+                f->seq_over = 1;
             if (f->nseq < MAX_SEQ) {
                 int k = f->nseq++;
                 f->seq[k] = lex_hash(w, dl);
@@ -752,7 +801,7 @@ void gate_extract(feat *f, const char *text, size_t len) {
     f->nlex = f->lex_over = f->nrel = 0;
     f->deixis = 0;
     f->deix_at.off = f->deix_at.len = 0;
-    f->nseq = 0;
+    f->nseq = f->seq_over = 0;
     f->self_ref = f->other_ref = 0;
     f->self_at.off = f->self_at.len = f->other_at.off = f->other_at.len = 0;
     gate_normalise(f, text ? text : "", text ? len : 0);

@@ -92,6 +92,7 @@ typedef struct {
     span seq_at[MAX_SEQ];
     uint8_t seq_fl[MAX_SEQ];
     int nseq;
+    int seq_over; /* more words than MAX_SEQ: the mentions rule cannot count */
     /* person rule: the text mentions the asker (me, myself) / someone else
      * (someone, somebody, anyone, anybody, others); first such word */
     int self_ref, other_ref;

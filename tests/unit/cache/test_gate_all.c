@@ -38,6 +38,8 @@ static const char *const PAIRS[][2] = {
     {"How do I motivate myself to run?", "How do I motivate someone to run?"},
     {"", ""},
     {"\xff\xfe broken \xc3", "broken"},
+    {"What is the difference between a neutrino and an electron neutrino?",
+     "What is the difference between an electron and an electron neutrino?"},
     /* Berlin/Paris and 10/100 at once: two rules fail */
     {"top 10 cafes in Berlin", "top 100 cafes in Paris"},
 };

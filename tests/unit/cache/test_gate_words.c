@@ -12,7 +12,10 @@
  * paraphrases; the content-word cap. Also the swap rule's exchanged words
  * ("Poles dislike Russians" / "Russians dislike Poles") and the person rule
  * (the asker vs someone else), with the reorderings and mentions they must
- * let through.
+ * let through. British and American spellings as one word for the words
+ * rule (and the short words the folds leave alone), and the mentions rule
+ * (a shared word moved from one role to another, and the ellipses,
+ * repetitions and reorderings it must let through).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,6 +82,72 @@ static void test_words(void **st) {
     /* case and punctuation */
     PASSES(W, "What is the purpose of life ?", "what is the purpose of life?");
     PASSES(W, "short-term investment plans", "short term investment plans");
+}
+
+/* Words rule: British and American spellings of a word are one word; the
+ * folds leave short words alone, so that they are not merged with other
+ * words. */
+static void test_words_spelling(void **st) {
+    (void)st;
+    const int W = CG_GATE_WORDS;
+    PASSES(W, "What is your favourite colour?", "What is your favorite color?");
+    PASSES(W, "What are your favourite colours?", "What is your favorite color?");
+    PASSES(W, "Does counselling really work?", "Does counseling really work?");
+    PASSES(W, "How do I organise my neighbourhood's behaviour?",
+           "How do I organize my neighborhood's behavior?");
+    PASSES(W, "How should I analyse this?", "How should I analyze this?");
+    PASSES(W, "best IAS coaching centre near Salt Lake", "best IAS coaching center near Salt Lake");
+    PASSES(W, "Which theatres are open?", "Which theaters are open?");
+    PASSES(W, "financial modelling courses", "financial modeling courses");
+    PASSES(W, "Who travelled the most?", "Who traveled the most?");
+    PASSES(W, "product catalogue", "product catalog");
+    PASSES(W, "driving licence in India", "driving license in India");
+    PASSES(W, "How can I realise my dreams?", "How can I realize my dreams?");
+    /* the words still have to be there */
+    REJECTS(W, "What is your favourite colour?", "What is your favorite movie?");
+    /* short words are not folded: tour / tor, flour / flor, rise / rize, fence / fense */
+    REJECTS(W, "How do I use Tor?", "How do I use tour?");
+    REJECTS(W, "bread flour", "bread flor");
+    REJECTS(W, "Why do prices rise?", "Why do prices rize?");
+    REJECTS(W, "How tall is the fence?", "How tall is the fense?");
+    /* a fold is a spelling, not a stem: comparatives and other forms stay apart */
+    REJECTS(W, "Who is the seller?", "Who is the seler?");
+    REJECTS(W, "What is a rogue?", "What is a rog?");
+}
+
+static void test_mentions(void **st) {
+    (void)st;
+    const int M = CG_GATE_MENTIONS;
+    /* the same words, one mention moved from one role to another */
+    REJECTS(M,
+            "If there were a war between the Muggles and Wizards, what strategies can the "
+            "Wizards use to win?",
+            "If there were a war between the Muggles and Wizards, what strategies can the "
+            "Muggles use to win?");
+    REJECTS(M, "What is the difference between a neutrino and an electron neutrino?",
+            "What is the difference between an electron and an electron neutrino?");
+    REJECTS(M, "Should a cat owner adopt a dog or a cat?",
+            "Should a dog owner adopt a dog or a cat?");
+    /* one text repeats a word and the other does not: not a move */
+    PASSES(M, "Should a cat owner adopt a dog?", "Should a dog owner adopt a dog or a cat?");
+    /* plural endings and case do not hide it */
+    REJECTS(M, "Do Wizards fear wizards more than Muggles?",
+            "Do muggles fear Muggles more than wizard?");
+    /* only one text repeats a word: an ellipsis or a repetition, not a move */
+    PASSES(M, "What is the difference between Chinese culture and Western culture?",
+           "What is the difference between Chinese and Western culture?");
+    PASSES(M, "Why is Kim Kardashian famous for being famous?", "Why is Kim Kardashian famous?");
+    PASSES(M, "Why do people kill people?", "Why do people kill?");
+    /* the same counts, in any order */
+    PASSES(M, "What is the difference between a neutrino and an electron neutrino?",
+           "What is the difference between an electron neutrino and a neutrino?");
+    PASSES(M, "war between Muggles and Wizards", "war between Wizards and Muggles");
+    /* words only one text has are the words rule's, not this one's */
+    PASSES(M, "Do cats chase cats or dogs?", "Do dogs chase dogs or mice?");
+    /* function words are not counted */
+    PASSES(M, "How do I do it and how do I know it?", "How do I know it and do it?");
+    /* identical texts */
+    PASSES(M, "a b a b c", "a b a b c");
 }
 
 static void test_swap(void **st) {
@@ -232,6 +301,15 @@ static void test_detail(void **st) {
     const char *e1 = "Why do Poles dislike Russians?", *e2 = "Why do Russians dislike Poles?";
     assert_int_equal(cg_gate_check(e1, strlen(e1), e2, strlen(e2), DEF, &r), CG_GATE_SWAP);
     assert_string_equal(r.detail, "swap: \"poles\" and \"russians\" in reversed roles");
+    const char *m1 = "a neutrino and an electron neutrino",
+               *m2 = "an electron and electron neutrino";
+    assert_int_equal(cg_gate_check(m1, strlen(m1), m2, strlen(m2), DEF, &r), CG_GATE_MENTIONS);
+    assert_string_equal(
+        r.detail, "mentions: \"neutrino\" more in the new query, \"electron\" more in the cached");
+    assert_string_equal(cg_gate_reason_name(CG_GATE_MENTIONS), "mentions");
+    assert_int_equal(cg_gate_rules_parse("mentions", &m), 0);
+    assert_int_equal(m, ONLY(CG_GATE_MENTIONS));
+    assert_true(DEF & ONLY(CG_GATE_MENTIONS));
 }
 
 /* The paraphrases the integration tests serve must still pass the whole
@@ -284,7 +362,8 @@ static void test_cap(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_words),          cmocka_unit_test(test_swap),
+        cmocka_unit_test(test_words),          cmocka_unit_test(test_words_spelling),
+        cmocka_unit_test(test_mentions),       cmocka_unit_test(test_swap),
         cmocka_unit_test(test_swap_exchanged), cmocka_unit_test(test_person),
         cmocka_unit_test(test_deixis),         cmocka_unit_test(test_detail),
         cmocka_unit_test(test_default_set),    cmocka_unit_test(test_cap),
