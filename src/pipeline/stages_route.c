@@ -68,6 +68,15 @@ static size_t note_put(char *note, size_t n, size_t cap, const char *src) {
 static void note_tier(cg_req *r, const char *name, const char *why) {
     char *d = r->note;
     size_t cap = sizeof r->note, n = d[0] ? strnlen(d, cap - 1) : 0;
+    size_t ln = strlen(name), lw = strlen(why);
+    if (n == 0 && ln + lw + 8 < cap) { /* the usual case: an empty note, all of it fits */
+        memcpy(d, "tier:", 5);
+        memcpy(d + 5, name, ln);
+        d[5 + ln] = '(';
+        memcpy(d + 6 + ln, why, lw);
+        memcpy(d + 6 + ln + lw, ")", 2);
+        return;
+    }
     if (n && n + 1 < cap)
         d[n++] = ' ';
     if (n + 5 < cap) { /* the usual case: a fixed-size copy, no loop */
@@ -105,7 +114,7 @@ static void use_model(cg_req *r, const char *model, const cg_provider_cfg *prov)
     /* while the body is otherwise as the client sent it, the new name is
      * spliced into its bytes (the tree above stays the same for later
      * stages); else, or if the splice refuses, the tree is serialised */
-    if (!r->body_modified && cg_model_splice(&r->body_raw, model, strlen(model)) != 0)
+    if (!r->body_modified && cg_model_splice_parsed(&r->body_raw, model, strlen(model)) != 0)
         r->body_modified = 1;
     if (prov) {
         r->prov = prov;
@@ -248,12 +257,11 @@ static void message_fields(const json_t *m, const char **role, const json_t **co
     int seen = 0;
     for (void *it = json_object_iter((json_t *)m); it && seen < 2;
          it = json_object_iter_next((json_t *)m, it)) {
-        const char *k = json_object_iter_key(it);
         size_t kl = json_object_iter_key_len(it);
-        if (kl == 4 && memcmp(k, "role", 4) == 0) {
+        if (kl == 4 && memcmp(json_object_iter_key(it), "role", 4) == 0) {
             *role = json_string_value(json_object_iter_value(it));
             seen++;
-        } else if (kl == 7 && memcmp(k, "content", 7) == 0) {
+        } else if (kl == 7 && memcmp(json_object_iter_key(it), "content", 7) == 0) {
             *content = json_object_iter_value(it);
             seen++;
         }
@@ -273,40 +281,60 @@ static const json_t *member(const json_t *obj, const char *key, size_t klen) {
     return k < 3 ? NULL : json_object_get(obj, key);
 }
 
+/* The roles the classifier tells apart, by bytes (strcmp without a call). */
+enum { ROLE_OTHER, ROLE_USER, ROLE_SYSTEM };
+static int role_kind(const char *s) {
+    if (s[0] == 'u' && s[1] == 's' && s[2] == 'e' && s[3] == 'r' && !s[4])
+        return ROLE_USER;
+    if ((s[0] == 's' && strcmp(s, "system") == 0) || (s[0] == 'd' && strcmp(s, "developer") == 0))
+        return ROLE_SYSTEM;
+    return ROLE_OTHER;
+}
+
+/* Everything the tier stage's classification of one request needs: the
+ * classifier's view of the request (its texts may point into user and sys),
+ * the memo key and the verdict, and the classifier's state between its
+ * scan and the tier (route/classify.h: the tier is computed only when the
+ * router asks for it). */
+typedef struct tier_ctx {
+    cg_req *r;
+    cg_buf user, sys;
+    cg_class_input in;
+    cg_class_memo_key key;
+    uint64_t hash;
+    cg_class_memo_val v;
+    int scanned; /* st holds the scan of in */
+    int changed; /* v is not in the memo yet */
+    cg_class_state st;
+} tier_ctx;
+
 /* The classifier's view of the request: the last user message, the system
  * text (OpenAI system/developer messages, Anthropic `system`; one string is
- * used where it is, several are joined), the turn count. Its verdict (and
- * the learned router's) comes from this thread's memo when the same inputs
- * were classified lately (route/class_memo.h: exact, the text is compared). */
-static void classify(cg_req *r, cg_class_memo_val *v) {
-    cg_buf user, sys;
-    cg_buf_init(&user, CLASSIFY_TEXT_MAX);
-    cg_buf_init(&sys, CLASSIFY_TEXT_MAX);
+ * used where it is, several are joined), the turn count; and its memo key. */
+static void class_input(tier_ctx *x) {
+    cg_req *r = x->r;
     const json_t *msgs = member(r->body, "messages", 8);
     const json_t *last_user = NULL; /* the last user message's content */
     const json_t *sys_one = NULL;   /* the only system text so far */
     int n_sys = 0;
-    size_t i;
-    const json_t *m;
-    json_array_foreach(msgs, i, m) {
+    size_t n_msgs = json_array_size(msgs);
+    for (size_t i = 0; i < n_msgs; i++) {
         const char *role;
         const json_t *c;
-        message_fields(m, &role, &c);
-        if (!role)
-            continue;
-        if (role[0] == 'u' && strcmp(role, "user") == 0) {
+        message_fields(json_array_get(msgs, i), &role, &c);
+        int kind = role ? role_kind(role) : ROLE_OTHER;
+        if (kind == ROLE_USER) {
             last_user = c;
-        } else if ((role[0] == 's' && strcmp(role, "system") == 0) ||
-                   (role[0] == 'd' && strcmp(role, "developer") == 0)) {
+        } else if (kind == ROLE_SYSTEM) {
             if (n_sys++ == 0 && json_is_string(c)) {
                 sys_one = c;
                 continue;
             }
             if (sys_one) { /* a second one: join from here on */
-                append_text(&sys, sys_one);
+                append_text(&x->sys, sys_one);
                 sys_one = NULL;
             }
-            append_text(&sys, c);
+            append_text(&x->sys, c);
         }
     }
     if (r->api == CG_API_ANTHROPIC) {
@@ -315,88 +343,143 @@ static void classify(cg_req *r, cg_class_memo_val *v) {
             sys_one = c;
         } else if (c) {
             if (sys_one) {
-                append_text(&sys, sys_one);
+                append_text(&x->sys, sys_one);
                 sys_one = NULL;
             }
-            append_text(&sys, c);
+            append_text(&x->sys, c);
         }
     }
-    cg_class_input in = {
+    cg_class_input *in = &x->in;
+    *in = (cg_class_input){
         .user = "",
         .header_intent = r->intent[0] ? r->intent : NULL,
         .max_output_tokens = r->max_tokens > 0 ? r->max_tokens : 0,
-        .turns = (int)json_array_size(msgs),
+        .turns = (int)n_msgs,
     };
     if (sys_one) {
-        in.system = json_string_value(sys_one);
-        in.system_len = json_string_length(sys_one);
-    } else if (sys.len) {
-        in.system = sys.data;
-        in.system_len = sys.len;
+        in->system = json_string_value(sys_one);
+        in->system_len = json_string_length(sys_one);
+    } else if (x->sys.len) {
+        in->system = x->sys.data;
+        in->system_len = x->sys.len;
     }
-    if (in.system_len == 0)
-        in.system = NULL;
+    if (in->system_len == 0)
+        in->system = NULL;
     if (last_user)
-        user_text(&user, last_user, &in);
-    const cg_class_memo_key key = {
+        user_text(&x->user, last_user, in);
+    x->key = (cg_class_memo_key){
         .owner = cg_classifier_serial(r->gw->classifier),
         .learned = r->gw->learned,
-        .user = in.user,
-        .user_len = in.user_len,
-        .user_full_len = in.user_full_len,
-        .system = in.system,
-        .system_len = in.system_len,
-        .header_intent = in.header_intent,
-        .max_output_tokens = in.max_output_tokens,
-        .turns = in.turns,
+        .user = in->user,
+        .user_len = in->user_len,
+        .user_full_len = in->user_full_len,
+        .system = in->system,
+        .system_len = in->system_len,
+        .header_intent = in->header_intent,
+        .max_output_tokens = in->max_output_tokens,
+        .turns = in->turns,
     };
-    uint64_t hash;
-    if (!cg_class_memo_get(&key, &hash, v)) {
-        cg_class_result res;
-        if (cg_classify(r->gw->classifier, &in, &res) != 0)
-            memset(&res, 0, sizeof res);
-        memcpy(v->intent, res.intent, sizeof v->intent);
-        v->tier = res.tier;
-        v->p_strong = -1;
-        if (r->gw->learned) {
-            cg_learned_input li = {.text = in.user, .len = in.user_len, .hand = res.feat};
-            v->p_strong = cg_learned_predict(r->gw->learned, &li);
-        }
-        cg_class_memo_put(&key, hash, v);
-    }
-    cg_buf_free(&user);
-    cg_buf_free(&sys);
 }
 
-cg_stage_rc cg_stage_tier(cg_req *r) {
-    const cg_tiering_cfg *t = tiering(r);
-    if (!t->enabled || r->ep == CG_EP_EMBEDDINGS)
-        return CG_NEXT;
-    cg_class_memo_val cls;
-    int complexity = -1;
-    double p_strong = -1;
-    const char *suggested = NULL;
-    if (r->gw->classifier) {
-        classify(r, &cls);
-        p_strong = cls.p_strong;
-        if (!r->intent[0] && cls.intent[0]) /* NUL-padded, shorter than r->intent */
-            memcpy(r->intent, cls.intent, sizeof cls.intent);
-        suggested = cg_tier_name(cls.tier);
-        complexity = cls.tier <= CG_TIER_SMALL ? 0 : cls.tier == CG_TIER_MEDIUM ? 1 : 2;
+/* The classifier's scan and intent of x->in into x->st and x->v (tier not
+ * yet known). */
+static void scan_now(tier_ctx *x) {
+    x->v.tier = CG_TIER_NONE;
+    x->v.p_strong = -1;
+    x->changed = 1;
+    x->scanned = cg_classify_begin(x->r->gw->classifier, &x->in, &x->st, x->v.intent) == 0;
+    if (!x->scanned) /* (only on NULL arguments) as an empty verdict: no intent, small */
+        memset(x->v.intent, 0, sizeof x->v.intent);
+}
+
+/* cg_route_in.classify: the decision needs the classifier's tier (and the
+ * learned router's P(strong), when there is one): computed from this
+ * request's scan, or after one when the memo's verdict had only the intent
+ * (an earlier request with the same prompt was decided by it alone). */
+static void classify_late(void *arg, int *complexity, const char **suggested, double *p_strong) {
+    tier_ctx *x = arg;
+    const cg_gateway *gw = x->r->gw;
+    if (!x->scanned)
+        scan_now(x);
+    float feat[CG_CLASS_NFEAT] = {0};
+    if (!x->scanned || cg_classify_finish(gw->classifier, &x->in, &x->st, &x->v.tier,
+                                          gw->learned ? feat : NULL) != 0)
+        x->v.tier = CG_TIER_SMALL;
+    if (gw->learned) {
+        cg_learned_input li = {.text = x->in.user, .len = x->in.user_len, .hand = feat};
+        x->v.p_strong = cg_learned_predict(gw->learned, &li);
     }
-    cg_route_in in = {
+    x->changed = 1;
+    *p_strong = x->v.p_strong;
+    *suggested = cg_tier_name(x->v.tier);
+    *complexity = x->v.tier <= CG_TIER_SMALL ? 0 : x->v.tier == CG_TIER_MEDIUM ? 1 : 2;
+}
+
+/* The router's view of the request. */
+static cg_route_in route_in(const cg_req *r) {
+    return (cg_route_in){
         .api = r->api,
         .model = r->model,
         .key_name = r->key ? r->key->name : NULL,
         .intent = r->intent,
         .segment = r->segment,
         .feature = r->feature,
-        .complexity = complexity,
-        .suggested_tier = suggested,
-        .p_strong = p_strong,
+        .complexity = -1,
+        .p_strong = -1,
     };
+}
+
+/* Classifies the request as far as its decision needs (from this thread's
+ * memo when the same inputs were classified lately: route/class_memo.h,
+ * exact, the text is compared), fills in its intent and decides. */
+static int decide_classified(tier_ctx *x, cg_route_out *out) {
+    cg_req *r = x->r;
+    class_input(x);
+    if (!cg_class_memo_get(&x->key, &x->hash, &x->v))
+        scan_now(x);
+    if (!r->intent[0] && x->v.intent[0]) /* NUL-padded, shorter than r->intent */
+        memcpy(r->intent, x->v.intent, sizeof x->v.intent);
+    cg_route_in in = route_in(r);
+    if (x->v.tier != CG_TIER_NONE) {
+        in.p_strong = x->v.p_strong;
+        in.suggested_tier = cg_tier_name(x->v.tier);
+        in.complexity = x->v.tier <= CG_TIER_SMALL ? 0 : x->v.tier == CG_TIER_MEDIUM ? 1 : 2;
+    } else {
+        in.classify = classify_late;
+        in.classify_arg = x;
+    }
+    int rc = cg_router_decide(tiering(r), r->gw->bandit, &in, out);
+    if (x->changed)
+        cg_class_memo_put(&x->key, x->hash, &x->v);
+    return rc;
+}
+
+/* Decides the tier and model of the request; 0, or -1 when it asks for a
+ * virtual model no tier serves (out->why says so). */
+static int decide(cg_req *r, cg_route_out *out) {
+    if (!r->gw->classifier) {
+        cg_route_in in = route_in(r);
+        return cg_router_decide(tiering(r), r->gw->bandit, &in, out);
+    }
+    tier_ctx x;
+    x.r = r;
+    x.scanned = x.changed = 0;
+    cg_buf_init(&x.user, CLASSIFY_TEXT_MAX);
+    cg_buf_init(&x.sys, CLASSIFY_TEXT_MAX);
+    int rc = decide_classified(&x, out);
+    if (x.user.data)
+        cg_buf_free(&x.user);
+    if (x.sys.data)
+        cg_buf_free(&x.sys);
+    return rc;
+}
+
+cg_stage_rc cg_stage_tier(cg_req *r) {
+    const cg_tiering_cfg *t = tiering(r);
+    if (!t->enabled || r->ep == CG_EP_EMBEDDINGS)
+        return CG_NEXT;
     cg_route_out out;
-    if (cg_router_decide(t, r->gw->bandit, &in, &out) != 0) {
+    if (decide(r, &out) != 0) {
         cg_req_fail(r, 400, "invalid_request_error", "model_not_found", "model",
                     "The model '%s' is routed by costgate, but %s.", r->model, out.why);
         return CG_ERROR;

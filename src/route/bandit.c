@@ -69,6 +69,10 @@ struct cg_bandit {
     remembered *mem; /* REMEMBER_SLOTS, direct-mapped by id hash */
     unsigned char dirty[ARMS_MAX];
     int64_t last_persist_ms;
+    /* the ledger writer thread's prepared upsert of arms, kept between
+     * writes (preparing it cost more than writing the arms); touched only
+     * on that thread, finalized by the write cg_bandit_flush sends */
+    sqlite3_stmt *save_st;
 };
 
 /* The coarse clock (a few ms resolution) is plenty for "once a second" and
@@ -176,6 +180,7 @@ void cg_bandit_free(cg_bandit *b) {
     if (!b)
         return;
     pthread_mutex_destroy(&b->mu);
+    sqlite3_finalize(b->save_st); /* only when no flush ran (NULL-safe) */
     free(b->mem);
     free(b);
 }
@@ -202,7 +207,7 @@ static int arm_of(cg_bandit *b, const char *intent, const char *tier) {
 
 static intent_stat *intent_find(cg_bandit *b, const char *intent) {
     for (size_t i = 0; i < b->n_intents; i++)
-        if (strcmp(b->intents[i].name, intent) == 0)
+        if (b->intents[i].name[0] == intent[0] && strcmp(b->intents[i].name, intent) == 0)
             return &b->intents[i];
     return NULL;
 }
@@ -278,29 +283,48 @@ int cg_bandit_choose(cg_bandit *b, const char *intent, const int *cand, int n, i
 /* --- persistence ---------------------------------------------------------- */
 
 typedef struct arm_batch {
+    cg_bandit *b;
+    int last; /* cg_bandit_flush's: the statement is finalized after it */
     size_t n;
     cg_bandit_arm arms[];
 } arm_batch;
 
-static int save_arms(sqlite3 *db, void *arg) {
-    const arm_batch *b = arg;
+/* The upsert of one arm, prepared once on the writer thread's db (the
+ * table is created when the statement finds none). NULL on failure. */
+static sqlite3_stmt *save_statement(sqlite3 *db, cg_bandit *b) {
     static const char *const ddl =
         "CREATE TABLE IF NOT EXISTS bandit_arms (intent TEXT NOT NULL, tier TEXT NOT NULL, "
         "alpha REAL NOT NULL, beta REAL NOT NULL, n INTEGER NOT NULL, cost_nano INTEGER NOT "
         "NULL, thumbs_up INTEGER NOT NULL DEFAULT 0, thumbs_down INTEGER NOT NULL DEFAULT 0, "
         "PRIMARY KEY (intent, tier))";
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
     /* every column is written, so a replace equals an upsert, and this short
-     * statement is several times cheaper to prepare (once a second); the
-     * table is created when the statement finds none */
+     * statement is cheap to prepare */
     static const char *const ins = "INSERT OR REPLACE INTO bandit_arms VALUES (?,?,?,?,?,?,?,?)";
-    if (sqlite3_prepare_v2(db, ins, -1, &st, NULL) != SQLITE_OK &&
+    if (b->save_st && sqlite3_db_handle(b->save_st) == db)
+        return b->save_st;
+    sqlite3_finalize(b->save_st);
+    b->save_st = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db, ins, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK &&
         (sqlite3_exec(db, ddl, NULL, NULL, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, ins, -1, &st, NULL) != SQLITE_OK))
+         sqlite3_prepare_v3(db, ins, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    b->save_st = st;
+    return st;
+}
+
+/* Runs on the ledger's writer thread (cg_ledger_run). */
+static int save_arms(sqlite3 *db, void *arg) {
+    const arm_batch *batch = arg;
+    cg_bandit *b = batch->b;
+    int rc = -1;
+    sqlite3_stmt *st = batch->n ? save_statement(db, b) : NULL;
+    if (batch->n && !st)
         goto done;
-    for (size_t i = 0; i < b->n; i++) {
-        const cg_bandit_arm *a = &b->arms[i];
+    for (size_t i = 0; i < batch->n; i++) {
+        const cg_bandit_arm *a = &batch->arms[i];
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, a->intent, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, a->tier, -1, SQLITE_STATIC);
@@ -315,7 +339,12 @@ static int save_arms(sqlite3 *db, void *arg) {
     }
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    if (b->save_st)
+        sqlite3_reset(b->save_st); /* no statement left running between writes */
+    if (batch->last || rc != 0) {
+        sqlite3_finalize(b->save_st);
+        b->save_st = NULL;
+    }
     return rc;
 }
 
@@ -327,8 +356,10 @@ static void saved(void *arg, int ok) {
 
 /* Called with the mutex held: writes every dirty arm through the ledger's
  * writer thread when `force` or PERSIST_EVERY_MS have passed since the last
- * write (one statement per arm in one of the writer's transactions). */
-static void persist(cg_bandit *b, int force) {
+ * write (one statement per arm in one of the writer's transactions). `last`
+ * (cg_bandit_flush) also sends a write with no dirty arm: the writer thread
+ * then finalizes its statement before the ledger closes. */
+static void persist(cg_bandit *b, int force, int last) {
     if (!b->ledger)
         return;
     int64_t now = mono_ms();
@@ -337,11 +368,13 @@ static void persist(cg_bandit *b, int force) {
     size_t n = 0;
     for (size_t i = 0; i < b->n_arms; i++)
         n += b->dirty[i];
-    if (!n)
+    if (!n && !last)
         return;
     arm_batch *batch = malloc(sizeof *batch + n * sizeof batch->arms[0]);
     if (!batch)
         return;
+    batch->b = b;
+    batch->last = last;
     batch->n = 0;
     for (size_t i = 0; i < b->n_arms; i++)
         if (b->dirty[i]) {
@@ -357,7 +390,7 @@ void cg_bandit_flush(cg_bandit *b) {
     if (!b)
         return;
     pthread_mutex_lock(&b->mu);
-    persist(b, 1);
+    persist(b, 1, 1);
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -412,7 +445,17 @@ done:
 /* --- outcomes ----------------------------------------------------------------- */
 
 /* Hash of a request id, 8 bytes at a time (ids are ~30 characters). */
+/* w as if loaded from memory little-endian (the tail below needs its byte order). */
+static uint64_t le64(uint64_t w) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap64(w);
+#else
+    return w;
+#endif
+}
+
 static uint32_t id_hash(const char *s) {
+    const char *start = s;
     size_t n = strlen(s);
     uint64_t h = 0x9E3779B97F4A7C15u ^ n;
     while (n >= 8) {
@@ -424,8 +467,13 @@ static uint32_t id_hash(const char *s) {
         n -= 8;
     }
     uint64_t w = 0;
-    for (size_t i = 0; i < n; i++) /* < 8 bytes: a loop, not a call */
-        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    if (n && s - start >= 8) { /* the last n < 8 bytes: the end of the word before s + n */
+        memcpy(&w, s + n - 8, 8);
+        w = le64(w) >> (8 * (8 - n));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    }
     h = (h ^ w) * 0xC4CEB9FE1A85EC53u;
     return (uint32_t)(h ^ (h >> 29));
 }
@@ -461,7 +509,7 @@ void cg_bandit_record(cg_bandit *b, const char *request_id, const char *intent, 
             m->penalty = pen;
             m->rated = 0;
         }
-        persist(b, 0);
+        persist(b, 0, 0);
     }
     pthread_mutex_unlock(&b->mu);
 }
@@ -487,7 +535,7 @@ int cg_bandit_feedback(cg_bandit *b, const char *request_id, int rating) {
             a->thumbs_down++;
         m->rated = 1;
         b->dirty[m->arm] = 1;
-        persist(b, 1); /* ratings are rare: written at once */
+        persist(b, 1, 0); /* ratings are rare: written at once */
         rc = 0;
     }
     pthread_mutex_unlock(&b->mu);

@@ -42,8 +42,11 @@ typedef struct cg_class_memo_key {
 
 typedef struct cg_class_memo_val {
     char intent[CG_INTENT_NAME_MAX]; /* the classifier's intent, "" when none */
-    int tier;                        /* the classifier's suggested cg_tier */
-    double p_strong;                 /* the learned router's P(strong), -1 without one */
+    /* the classifier's suggested cg_tier, or CG_TIER_NONE when no decision
+     * needed it yet (the intent alone decided: computed, and kept, when a
+     * later request with the same inputs needs it) */
+    int tier;
+    double p_strong; /* the learned router's P(strong), -1 without one or while tier is NONE */
 } cg_class_memo_val;
 
 /* Looks k up on this thread. 1 and *out on a hit, else 0; *hash is set

@@ -873,7 +873,7 @@ static void scan(const cg_classifier *c, const uint8_t *p, size_t n, int line0, 
 /* Classification                                                       */
 
 static void reason(cg_class_result *r, const char *s) {
-    if (r->n_reasons < CG_CLASS_MAX_REASONS)
+    if (r && r->n_reasons < CG_CLASS_MAX_REASONS)
         r->reasons[r->n_reasons++] = s;
 }
 
@@ -999,101 +999,131 @@ int cg_classify_keywords(const cg_classifier *c, const char *text, size_t n, cg_
     return 0;
 }
 
-int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_result *out) {
-    if (!out)
-        return -1;
-    memset(out, 0, sizeof *out);
-    out->tier = CG_TIER_MEDIUM;
-    if (!c || !in)
-        return -1;
+/* What the scan and the intent rules found, for the tier rules and the
+ * features (cg_classify) or for a verdict that may stop at the intent. */
+typedef struct judged {
+    counts k;
+    const uint8_t *p;
+    size_t len;  /* user-text bytes given */
+    size_t full; /* the whole text's length */
+    size_t n;    /* bytes scanned */
+    int truncated;
+    int rule_ix;     /* the intent the keyword and regex rules found, -1 none */
+    int explicit_ix; /* the header's or tag's intent when configured, else -1 */
+    cg_intent_source source;
+    char intent[CG_INTENT_NAME_MAX]; /* NUL-padded */
+} judged;
+
+/* Counts the user text: all of it, or the head and tail windows of a long
+ * one (word and line counts then scaled up to the whole length). */
+static void count_text(const cg_classifier *c, const cg_class_input *in, judged *j) {
     const cg_classify_cfg *cfg = &c->cfg;
     size_t len = in->user ? in->user_len : 0;
-    size_t full = in->user_full_len > len ? in->user_full_len : len; /* the whole text */
-    size_t n = len;                                                  /* bytes scanned */
     const uint8_t *p = (const uint8_t *)(in->user ? in->user : "");
-    counts k;
-    memset(&k, 0, sizeof k);
-    if (full > cfg->scan_max_bytes || len > cfg->scan_max_bytes) {
-        /* a long prompt: its head and its tail (the instruction is often at
-         * one end, context in the middle); sizes grow in proportion */
-        out->flags |= CG_CF_TRUNCATED;
-        size_t half = cfg->scan_max_bytes / 2, he = len, ts = len;
-        if (len > cfg->scan_max_bytes) {
-            he = head_end(p, half);
-            ts = tail_start(p, len, cfg->scan_max_bytes - half);
-        }
-        scan(c, p, he, 1, &k);
-        counts t;
-        memset(&t, 0, sizeof t);
-        if (ts < len)
-            scan(c, p + ts, len - ts, p[ts - 1] == '\n', &t);
-        add_counts(&k, &t, c->n_intents);
-        n = he + (len - ts);
-        double scale = n ? (double)full / (double)n : 1.0;
-        k.words = scaled(k.words, scale);
-        k.lines = scaled(k.lines, scale);
-    } else {
-        scan(c, p, n, 1, &k);
+    j->p = p;
+    j->len = len;
+    j->full = in->user_full_len > len ? in->user_full_len : len;
+    j->n = len;
+    j->truncated = 0;
+    memset(&j->k, 0, sizeof j->k);
+    if (j->full <= cfg->scan_max_bytes && len <= cfg->scan_max_bytes) {
+        scan(c, p, len, 1, &j->k);
+        return;
     }
+    /* a long prompt: its head and its tail (the instruction is often at
+     * one end, context in the middle); sizes grow in proportion */
+    j->truncated = 1;
+    size_t half = cfg->scan_max_bytes / 2, he = len, ts = len;
+    if (len > cfg->scan_max_bytes) {
+        he = head_end(p, half);
+        ts = tail_start(p, len, cfg->scan_max_bytes - half);
+    }
+    scan(c, p, he, 1, &j->k);
+    counts t;
+    memset(&t, 0, sizeof t);
+    if (ts < len)
+        scan(c, p + ts, len - ts, p[ts - 1] == '\n', &t);
+    add_counts(&j->k, &t, c->n_intents);
+    j->n = he + (len - ts);
+    double scale = j->n ? (double)j->full / (double)j->n : 1.0;
+    j->k.words = scaled(j->k.words, scale);
+    j->k.lines = scaled(j->k.lines, scale);
+}
 
-    /* Intent: header, then system tag, then rules. */
-    int rule_ix = -1;
+/* Intent: header, then system tag, then rules. Reasons go to why (NULL:
+ * none are kept). */
+static void judge_intent(const cg_classifier *c, const cg_class_input *in, judged *j,
+                         cg_class_result *why) {
+    const cg_classify_cfg *cfg = &c->cfg;
+    count_text(c, in, j);
+    memset(j->intent, 0, sizeof j->intent);
+    j->source = CG_INTENT_NONE;
+    j->rule_ix = -1;
     if (in->header_intent && in->header_intent[0]) {
-        if (valid_intent_name(in->header_intent, out->intent)) {
-            out->intent_source = CG_INTENT_HEADER;
-            reason(out, "intent:header");
+        if (valid_intent_name(in->header_intent, j->intent)) {
+            j->source = CG_INTENT_HEADER;
+            reason(why, "intent:header");
         } else {
-            reason(out, "intent:header_invalid");
+            reason(why, "intent:header_invalid");
         }
     }
-    if (out->intent_source == CG_INTENT_NONE &&
-        system_tag(in->system, in->system_len, out->intent)) {
-        out->intent_source = CG_INTENT_TAG;
-        reason(out, "intent:tag");
+    if (j->source == CG_INTENT_NONE && system_tag(in->system, in->system_len, j->intent)) {
+        j->source = CG_INTENT_TAG;
+        reason(why, "intent:tag");
     }
     {
         int hits[MAX_INTENTS], best = 0;
         for (size_t i = 0; i < c->n_intents; i++)
-            hits[i] = k.intent[i];
+            hits[i] = j->k.intent[i];
         if (c->n_regex)
-            regex_pass(c, p, len < cfg->regex_max_bytes ? len : cfg->regex_max_bytes, hits);
+            regex_pass(c, j->p, j->len < cfg->regex_max_bytes ? j->len : cfg->regex_max_bytes,
+                       hits);
         for (size_t i = 0; i < c->n_intents; i++)
             if (hits[i] > best)
-                best = hits[i], rule_ix = (int)i;
+                best = hits[i], j->rule_ix = (int)i;
     }
-    if (out->intent_source == CG_INTENT_NONE && rule_ix >= 0) {
-        memcpy(out->intent, c->intents[rule_ix].name, sizeof out->intent); /* NUL-padded */
-        out->intent_source = CG_INTENT_RULE;
-        reason(out, "intent:rule");
+    if (j->source == CG_INTENT_NONE && j->rule_ix >= 0) {
+        memcpy(j->intent, c->intents[j->rule_ix].name, sizeof j->intent); /* NUL-padded */
+        j->source = CG_INTENT_RULE;
+        reason(why, "intent:rule");
     }
-    int explicit_ix = out->intent_source == CG_INTENT_HEADER || out->intent_source == CG_INTENT_TAG
-                          ? find_intent(c, out->intent)
-                          : -1;
+    j->explicit_ix = j->source == CG_INTENT_HEADER || j->source == CG_INTENT_TAG
+                         ? find_intent(c, j->intent)
+                         : -1;
+}
+
+/* Flags, score, tier and their reasons into out (whose intent reasons, if
+ * any, are already there). */
+static void judge_tier(const cg_classifier *c, const cg_class_input *in, const judged *j,
+                       cg_class_result *out) {
+    const cg_classify_cfg *cfg = &c->cfg;
+    const counts *k = &j->k;
+    int rule_ix = j->rule_ix, explicit_ix = j->explicit_ix;
     /* a simple intent found by the rules counts even when a header or tag named an
      * intent; a known explicit intent's tier overrides the result below anyway */
     int rule_simple = rule_ix >= 0 && c->intents[rule_ix].simple;
 
     /* Flags. */
-    uint32_t words = k.words;
-    int code = k.list[L_CODE] > 0 || k.code_lines >= 3;
-    int math = k.list[L_MATH] > 0 || k.math_ops >= 2;
-    int multistep = k.list[L_MULTISTEP] > 0 || k.numbered >= 3;
-    int reasoning = k.list[L_REASONING] > 0;
+    uint32_t words = k->words;
+    int code = k->list[L_CODE] > 0 || k->code_lines >= 3;
+    int math = k->list[L_MATH] > 0 || k->math_ops >= 2;
+    int multistep = k->list[L_MULTISTEP] > 0 || k->numbered >= 3;
+    int reasoning = k->list[L_REASONING] > 0;
     int long_in = words > (uint32_t)cfg->complex_min_words;
-    int complex = k.list[L_COMPLEX] > 0 || long_in;
-    int long_out = k.list[L_LONGOUT] > 0 || (cfg->long_output_tokens > 0 &&
-                                             in->max_output_tokens >= cfg->long_output_tokens);
+    int complex = k->list[L_COMPLEX] > 0 || long_in;
+    int long_out = k->list[L_LONGOUT] > 0 || (cfg->long_output_tokens > 0 &&
+                                              in->max_output_tokens >= cfg->long_output_tokens);
     int short_out = in->max_output_tokens > 0 && in->max_output_tokens <= cfg->short_output_tokens;
     int many_turns = cfg->many_turns > 0 && in->turns >= cfg->many_turns;
-    int simple = (k.list[L_SIMPLE] > 0 || rule_simple) && words < (uint32_t)cfg->simple_max_words &&
-                 !complex && !code;
+    int simple = (k->list[L_SIMPLE] > 0 || rule_simple) &&
+                 words < (uint32_t)cfg->simple_max_words && !complex && !code;
     out->flags |= (simple ? CG_CF_SIMPLE : 0) | (complex ? CG_CF_COMPLEX : 0) |
                   (code ? CG_CF_CODE : 0) | (math ? CG_CF_MATH : 0) |
                   (multistep ? CG_CF_MULTISTEP : 0) | (reasoning ? CG_CF_REASONING : 0) |
                   (long_out ? CG_CF_LONG_OUTPUT : 0) | (short_out ? CG_CF_SHORT_OUTPUT : 0) |
                   (long_in ? CG_CF_LONG_INPUT : 0) | (many_turns ? CG_CF_MANY_TURNS : 0) |
-                  (k.bad_utf8 ? CG_CF_BAD_UTF8 : 0);
-    if (n > 0 && k.hangul_bytes * 5 >= n)
+                  (k->bad_utf8 ? CG_CF_BAD_UTF8 : 0) | (j->truncated ? CG_CF_TRUNCATED : 0);
+    if (j->n > 0 && k->hangul_bytes * 5 >= j->n)
         out->flags |= CG_CF_KOREAN;
 
     /* Complexity score: a logistic squash of additive evidence. */
@@ -1101,7 +1131,7 @@ int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_resul
         ((words < LOG_TABLE ? c->log1p_tab[words] : log1p((double)words)) - log(10.0)) /
         (log(300.0) - log(10.0));
     len_term = len_term < 0 ? 0 : len_term > 1 ? 1 : len_term;
-    double pts = -0.2 + 1.0 * len_term + (k.list[L_COMPLEX] > 0 ? 1.0 : 0) + (code ? 0.8 : 0) +
+    double pts = -0.2 + 1.0 * len_term + (k->list[L_COMPLEX] > 0 ? 1.0 : 0) + (code ? 0.8 : 0) +
                  (math ? 0.6 : 0) + (multistep ? 0.7 : 0) + (reasoning ? 1.0 : 0) +
                  (long_out ? 0.6 : 0) - (short_out ? 0.6 : 0) - (simple ? 1.0 : 0) +
                  (many_turns ? 0.3 : 0);
@@ -1114,7 +1144,7 @@ int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_resul
     if (complex) {
         if (tier < CG_TIER_LARGE)
             tier = CG_TIER_LARGE;
-        if (k.list[L_COMPLEX] > 0)
+        if (k->list[L_COMPLEX] > 0)
             reason(out, "complex_kw");
         if (long_in)
             reason(out, "long_input");
@@ -1148,36 +1178,90 @@ int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_resul
     if (explicit_ix >= 0 && c->intents[explicit_ix].tier != CG_TIER_NONE) {
         tier = c->intents[explicit_ix].tier;
         reason(out, "intent_tier");
-    } else if (out->intent_source == CG_INTENT_RULE && !c->intents[rule_ix].simple &&
+    } else if (j->source == CG_INTENT_RULE && !c->intents[rule_ix].simple &&
                c->intents[rule_ix].tier != CG_TIER_NONE && tier < c->intents[rule_ix].tier) {
         tier = c->intents[rule_ix].tier;
         reason(out, "intent_floor");
     }
-    if (out->flags & CG_CF_TRUNCATED)
+    if (j->truncated)
         reason(out, "truncated");
     out->tier = tier;
     out->words = words;
-    out->bytes = (uint32_t)n;
+    out->bytes = (uint32_t)j->n;
+}
 
-    double nb = n ? (double)n : 1.0;
+/* The hand features (out->score and out->flags' long output set). */
+static void features(const cg_classifier *c, const cg_class_input *in, const judged *j,
+                     cg_class_result *out) {
+    const counts *k = &j->k;
+    uint32_t words = k->words;
+    size_t full = j->full;
+    int long_out = (out->flags & CG_CF_LONG_OUTPUT) != 0;
+    double nb = j->n ? (double)j->n : 1.0;
     float *f = out->feat;
     f[CG_FEAT_LOG_WORDS] = lg(c, words);
     f[CG_FEAT_LOG_BYTES] = lg(c, full < UINT32_MAX ? (uint32_t)full : UINT32_MAX);
-    f[CG_FEAT_DIGIT_FRAC] = (float)(k.digits / nb);
-    f[CG_FEAT_NUMBERS] = lg(c, k.numbers);
-    f[CG_FEAT_MATH] = lg(c, k.list[L_MATH] + k.math_ops);
-    f[CG_FEAT_CODE] = lg(c, k.list[L_CODE] + k.code_lines);
-    f[CG_FEAT_MULTISTEP] = lg(c, k.list[L_MULTISTEP] + k.numbered);
-    f[CG_FEAT_SIMPLE_KW] = lg(c, k.list[L_SIMPLE]);
-    f[CG_FEAT_COMPLEX_KW] = lg(c, k.list[L_COMPLEX]);
-    f[CG_FEAT_REASONING_KW] = lg(c, k.list[L_REASONING]);
-    f[CG_FEAT_QUESTIONS] = lg(c, k.questions);
-    f[CG_FEAT_LINES] = lg(c, k.lines);
-    f[CG_FEAT_HANGUL_FRAC] = (float)(k.hangul_bytes / nb);
-    f[CG_FEAT_OPTIONS] = lg(c, k.options);
-    f[CG_FEAT_LONG_OUTPUT] = lg(c, k.list[L_LONGOUT] + (long_out ? 1 : 0));
+    f[CG_FEAT_DIGIT_FRAC] = (float)(k->digits / nb);
+    f[CG_FEAT_NUMBERS] = lg(c, k->numbers);
+    f[CG_FEAT_MATH] = lg(c, k->list[L_MATH] + k->math_ops);
+    f[CG_FEAT_CODE] = lg(c, k->list[L_CODE] + k->code_lines);
+    f[CG_FEAT_MULTISTEP] = lg(c, k->list[L_MULTISTEP] + k->numbered);
+    f[CG_FEAT_SIMPLE_KW] = lg(c, k->list[L_SIMPLE]);
+    f[CG_FEAT_COMPLEX_KW] = lg(c, k->list[L_COMPLEX]);
+    f[CG_FEAT_REASONING_KW] = lg(c, k->list[L_REASONING]);
+    f[CG_FEAT_QUESTIONS] = lg(c, k->questions);
+    f[CG_FEAT_LINES] = lg(c, k->lines);
+    f[CG_FEAT_HANGUL_FRAC] = (float)(k->hangul_bytes / nb);
+    f[CG_FEAT_OPTIONS] = lg(c, k->options);
+    f[CG_FEAT_LONG_OUTPUT] = lg(c, k->list[L_LONGOUT] + (long_out ? 1 : 0));
     f[CG_FEAT_TURNS] = lg(c, in->turns > 0 ? (uint32_t)in->turns : 0);
     f[CG_FEAT_SCORE] = out->score;
+}
+
+int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_result *out) {
+    if (!out)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->tier = CG_TIER_MEDIUM;
+    if (!c || !in)
+        return -1;
+    judged j;
+    judge_intent(c, in, &j, out);
+    memcpy(out->intent, j.intent, sizeof out->intent);
+    out->intent_source = j.source;
+    judge_tier(c, in, &j, out);
+    features(c, in, &j, out);
+    return 0;
+}
+
+_Static_assert(sizeof(judged) <= sizeof(cg_class_state), "cg_class_state holds a judged");
+
+int cg_classify_begin(const cg_classifier *c, const cg_class_input *in, cg_class_state *st,
+                      char intent[CG_INTENT_NAME_MAX]) {
+    if (!c || !in || !st || !intent)
+        return -1;
+    judged j; /* copied in and out of the caller's bytes: no type punning */
+    judge_intent(c, in, &j, NULL);
+    memcpy(st->opaque, &j, sizeof j);
+    memcpy(intent, j.intent, CG_INTENT_NAME_MAX);
+    return 0;
+}
+
+int cg_classify_finish(const cg_classifier *c, const cg_class_input *in, const cg_class_state *st,
+                       int *tier, float feat[CG_CLASS_NFEAT]) {
+    if (!c || !in || !st || !tier)
+        return -1;
+    judged jv;
+    memcpy(&jv, st->opaque, sizeof jv);
+    const judged *j = &jv;
+    cg_class_result res;
+    memset(&res, 0, sizeof res);
+    judge_tier(c, in, j, &res);
+    *tier = res.tier;
+    if (feat) {
+        features(c, in, j, &res);
+        memcpy(feat, res.feat, sizeof res.feat);
+    }
     return 0;
 }
 

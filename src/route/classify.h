@@ -178,6 +178,24 @@ void cg_classifier_free(cg_classifier *c);
 uint64_t cg_classifier_serial(const cg_classifier *c);
 /* Classifies one request. 0, or -1 on NULL arguments (out is then zeroed). */
 int cg_classify(const cg_classifier *c, const cg_class_input *in, cg_class_result *out);
+/* cg_classify in two steps, for a caller that may not need the tier: the
+ * scan and the intent first, then, only when asked for, the tier and the
+ * hand features from what the first step found (no second scan). No
+ * reasons and no flags. The intent and the tier equal cg_classify's
+ * result.intent and result.tier for the same input, the features its
+ * result.feat. The state is the caller's storage; `in` and its texts must
+ * not change between the two calls. */
+typedef struct cg_class_state {
+    unsigned char opaque[384]; /* classify.c copies its scan state in and out */
+} cg_class_state;
+/* The scan and the intent rules; intent as cg_class_result.intent
+ * (NUL-padded). 0, or -1 on NULL arguments. */
+int cg_classify_begin(const cg_classifier *c, const cg_class_input *in, cg_class_state *st,
+                      char intent[CG_INTENT_NAME_MAX]);
+/* The tier (and, when feat is not NULL, the hand features) of the input
+ * cg_classify_begin looked at. 0, or -1 on NULL arguments. */
+int cg_classify_finish(const cg_classifier *c, const cg_class_input *in, const cg_class_state *st,
+                       int *tier, float feat[CG_CLASS_NFEAT]);
 /* "tier=large score=0.72 intent=translate(header) why=complex_kw,long_input"
  * into buf (always NUL-terminated, truncated to cap); returns strlen. */
 size_t cg_class_result_note(const cg_class_result *r, char *buf, size_t cap);

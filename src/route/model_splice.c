@@ -66,7 +66,9 @@ static size_t skip_value(const char *p, size_t n, size_t i) {
     return i > s ? i : 0;
 }
 
-int cg_model_span(const char *p, size_t n, size_t *start, size_t *end) {
+/* cg_model_span; with `first`, the first top-level "model" member is taken
+ * and the rest of the object is not looked at (cg_model_splice_parsed). */
+static int span(const char *p, size_t n, int first, size_t *start, size_t *end) {
     if (!p || !start || !end)
         return -1;
     size_t i = skip_ws(p, n, 0), s = 0, e = 0;
@@ -97,6 +99,8 @@ int cg_model_span(const char *p, size_t n, size_t *start, size_t *end) {
             found = 1;
             s = i;
             e = ve;
+            if (first)
+                break;
         }
         i = skip_ws(p, n, ve);
         if (i < n && p[i] == ',') {
@@ -107,11 +111,15 @@ int cg_model_span(const char *p, size_t n, size_t *start, size_t *end) {
             break;
         return -1;
     }
-    if (!found || skip_ws(p, n, i + 1) != n)
+    if (!found || (!first && skip_ws(p, n, i + 1) != n))
         return -1;
     *start = s;
     *end = e;
     return 0;
+}
+
+int cg_model_span(const char *p, size_t n, size_t *start, size_t *end) {
+    return span(p, n, 0, start, end);
 }
 
 /* 1 when s[0..n) is valid UTF-8 (what a JSON parser accepts in a string). */
@@ -178,11 +186,11 @@ static size_t json_literal(const char *s, size_t n, char *out) {
     return o;
 }
 
-int cg_model_splice(cg_buf *b, const char *model, size_t len) {
+static int splice(cg_buf *b, const char *model, size_t len, int first) {
     char lit[CG_MODEL_NAME_MAX * 6 + 2];
     size_t s, e;
     if (!b || !model || len > CG_MODEL_NAME_MAX || !valid_utf8((const unsigned char *)model, len) ||
-        cg_model_span(b->data, b->len, &s, &e) != 0)
+        span(b->data, b->len, first, &s, &e) != 0)
         return -1;
     size_t m = json_literal(model, len, lit);
     size_t old = e - s, tail = b->len - e;
@@ -198,4 +206,12 @@ int cg_model_splice(cg_buf *b, const char *model, size_t len) {
     }
     memcpy(b->data + s, lit, m);
     return 0;
+}
+
+int cg_model_splice(cg_buf *b, const char *model, size_t len) {
+    return splice(b, model, len, 0);
+}
+
+int cg_model_splice_parsed(cg_buf *b, const char *model, size_t len) {
+    return splice(b, model, len, 1);
 }

@@ -35,4 +35,12 @@ int cg_model_span(const char *p, size_t n, size_t *start, size_t *end);
  * CG_MODEL_NAME_MAX, or the grown body would pass the buffer's cap). */
 int cg_model_splice(cg_buf *body, const char *model, size_t len);
 
+/* cg_model_splice for a body known to be one JSON object whose keys are
+ * unique (the parse stage rejects duplicate keys, escaped or not): no
+ * later top-level member can be "model", so the walk stops at the first
+ * one instead of checking the rest of the object (and the text after it).
+ * On such a body it gives what cg_model_splice gives, and also splices
+ * where that refuses only because of an escaped key after "model". */
+int cg_model_splice_parsed(cg_buf *body, const char *model, size_t len);
+
 #endif

@@ -18,6 +18,12 @@ static void put2(char *dst, size_t cap, const char *a, const char *b) {
 
 /* "rule" and the decimal digits of i. */
 static void put_rule(char *dst, size_t cap, size_t i) {
+    if (i < 10 && cap > 5) { /* the usual few rules: no digit loop */
+        memcpy(dst, "rule", 4);
+        dst[4] = (char)('0' + i);
+        dst[5] = '\0';
+        return;
+    }
     char digits[24];
     size_t k = sizeof digits - 1;
     digits[k] = '\0';
@@ -30,7 +36,7 @@ static void put_rule(char *dst, size_t cap, size_t i) {
 
 int cg_router_is_virtual(const cg_tiering_cfg *t, const char *model) {
     for (size_t i = 0; i < t->n_virtual; i++)
-        if (strcmp(t->virtual_models[i], model) == 0)
+        if (t->virtual_models[i][0] == model[0] && strcmp(t->virtual_models[i], model) == 0)
             return 1;
     return 0;
 }
@@ -72,7 +78,8 @@ int cg_router_tier_of(const cg_tiering_cfg *t, cg_api api, const char *model) {
     return -1;
 }
 
-static int rule_matches(const cg_tier_rule *r, const cg_route_in *in) {
+/* A rule's intent, segment, feature and key conditions (not complexity). */
+static int rule_matches_request(const cg_tier_rule *r, const cg_route_in *in) {
     if (r->intent[0] && (!in->intent || strcmp(r->intent, in->intent) != 0))
         return 0;
     if (r->segment[0] && (!in->segment || strcmp(r->segment, in->segment) != 0))
@@ -81,9 +88,33 @@ static int rule_matches(const cg_tier_rule *r, const cg_route_in *in) {
         return 0;
     if (r->key[0] && (!in->key_name || strcmp(r->key, in->key_name) != 0))
         return 0;
-    if (r->complexity >= 0 && r->complexity != in->complexity)
-        return 0;
     return 1;
+}
+
+/* The classifier's part of a decision, asked for (in->classify) only when
+ * the decision first needs it. */
+typedef struct class_part {
+    int known;
+    int complexity;
+    const char *suggested;
+    double p_strong;
+} class_part;
+
+static const class_part *class_of(const cg_route_in *in, class_part *cp) {
+    if (!cp->known) {
+        cp->known = 1;
+        cp->complexity = in->complexity;
+        cp->suggested = in->suggested_tier;
+        cp->p_strong = in->p_strong;
+        if (in->classify)
+            in->classify(in->classify_arg, &cp->complexity, &cp->suggested, &cp->p_strong);
+    }
+    return cp;
+}
+
+static int routed(const cg_tiering_cfg *t, const cg_route_in *in, int *virt) {
+    *virt = cg_router_is_virtual(t, in->model);
+    return t->enabled && (*virt || routable_key(t, in->key_name));
 }
 
 /* The nearest tier to `want` that has a model for api (cheaper first on ties). */
@@ -112,42 +143,46 @@ int cg_router_decide(const cg_tiering_cfg *t, cg_bandit *b, const cg_route_in *i
     out->explored = 0;
     out->rule = -1;
     out->why[0] = '\0';
-    int virt = cg_router_is_virtual(t, in->model);
-    if (!t->enabled || (!virt && !routable_key(t, in->key_name))) {
+    int virt;
+    if (!routed(t, in, &virt)) {
         keep_model(t, in, out);
         return 0;
     }
 
     int tier = -1;
-    for (size_t i = 0; i < t->n_rules; i++)
-        if (rule_matches(&t->rules[i], in)) {
-            tier = t->rules[i].tier;
+    class_part cp = {0};
+    for (size_t i = 0; i < t->n_rules; i++) {
+        const cg_tier_rule *rule = &t->rules[i];
+        if (rule_matches_request(rule, in) &&
+            (rule->complexity < 0 || rule->complexity == class_of(in, &cp)->complexity)) {
+            tier = rule->tier;
             out->rule = (int)i;
             put_rule(out->why, sizeof out->why, i);
             break;
         }
-    if (tier < 0 && in->p_strong >= 0) {
-        int cheap = cg_router_cheapest(t, in->api);
-        tier = in->p_strong >= t->learned_threshold ? t->default_tier : cheap;
-        snprintf(out->why, sizeof out->why, "learned:%.2f", in->p_strong);
     }
-    if (tier < 0 && in->suggested_tier) {
+    if (tier < 0 && class_of(in, &cp)->p_strong >= 0) {
+        int cheap = cg_router_cheapest(t, in->api);
+        tier = cp.p_strong >= t->learned_threshold ? t->default_tier : cheap;
+        snprintf(out->why, sizeof out->why, "learned:%.2f", cp.p_strong);
+    }
+    if (tier < 0 && cp.suggested) {
         for (size_t i = 0; i < t->n_tiers; i++)
-            if (strcmp(t->tiers[i].name, in->suggested_tier) == 0) {
+            if (strcmp(t->tiers[i].name, cp.suggested) == 0) {
                 tier = (int)i;
-                put2(out->why, sizeof out->why, "classifier:", in->suggested_tier);
+                put2(out->why, sizeof out->why, "classifier:", cp.suggested);
             }
     }
-    if (tier < 0 && in->complexity >= 0) {
+    if (tier < 0 && cp.complexity >= 0) {
         int cheap = cg_router_cheapest(t, in->api);
         int up = cg_router_next_tier(t, in->api, t->default_tier);
-        tier = in->complexity == 0   ? cheap
-               : in->complexity == 1 ? t->default_tier
-                                     : (up >= 0 ? up : t->default_tier);
+        tier = cp.complexity == 0   ? cheap
+               : cp.complexity == 1 ? t->default_tier
+                                    : (up >= 0 ? up : t->default_tier);
         put2(out->why, sizeof out->why, "complexity:",
-             in->complexity == 0   ? "simple"
-             : in->complexity == 1 ? "medium"
-                                   : "complex");
+             cp.complexity == 0   ? "simple"
+             : cp.complexity == 1 ? "medium"
+                                  : "complex");
     }
     if (tier < 0) {
         tier = t->default_tier;

@@ -23,6 +23,12 @@ typedef struct cg_route_in {
     int complexity;             /* 0 simple, 1 medium, 2 complex; -1 unknown */
     const char *suggested_tier; /* the classifier's tier name, used when a tier has it */
     double p_strong;            /* learned router's P(strong model needed); < 0 = no model */
+    /* optional: called at most once, when the decision first needs
+     * complexity, suggested_tier or p_strong, with those three (as set
+     * above) to fill in; a decision made by a rule on intent, segment,
+     * feature and key alone never calls it */
+    void (*classify)(void *arg, int *complexity, const char **suggested_tier, double *p_strong);
+    void *classify_arg;
 } cg_route_in;
 
 typedef struct cg_route_out {
