@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,13 +92,16 @@ struct cg_hreq {
     size_t hdr_len, hdr_cap;
     char *out;
     size_t out_off, out_len, out_cap;
-    int streaming; /* cg_hreq_start() sent the head */
-    int chunked;   /* ... with chunked framing (else close-delimited) */
+    int streaming;    /* cg_hreq_start() sent the head */
+    int chunked;      /* ... with chunked framing (else close-delimited) */
+    struct event fev; /* streamed chunks are sent once the current callback returns */
+    int flush_soon;
 };
 
 typedef struct cg_hreq conn;
 
 static void conn_after(conn *c);
+static void on_flush_soon(evutil_socket_t fd, short what, void *arg);
 
 /* --- small helpers ------------------------------------------------------- */
 
@@ -318,6 +322,7 @@ static void conn_free(conn *c) {
     if (c->hup)
         event_free(c->hup);
     event_free(c->tmo);
+    event_del(&c->fev);
     cg_buf_free(&c->cbody);
     free(c->in);
     free(c->hdr);
@@ -695,6 +700,7 @@ static conn *conn_new(cg_hserve *s, int fd) {
     c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     c->tmo = evtimer_new(s->base, on_timeout, c);
+    event_assign(&c->fev, s->base, -1, 0, on_flush_soon, c);
     if (event_base_get_features(s->base) & EV_FEATURE_EARLY_CLOSE)
         c->hup = event_new(s->base, fd, EV_CLOSED | EV_PERSIST, on_read, c);
     if (!c->rev || !c->wev || !c->tmo) {
@@ -912,13 +918,28 @@ void cg_hreq_end_with(cg_hreq *r, const char *p, size_t n) {
     cg_hreq_end(r);
 }
 
+/* Chunks queued while one callback runs (the events of one upstream read,
+ * and often the end of the stream after them) leave in one send, made when
+ * that callback has returned: libevent runs an activated event in the same
+ * loop turn. */
+static void on_flush_soon(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    c->flush_soon = 0;
+    if (!c->dead && !c->wev_on && c->out_len > c->out_off)
+        flush(c);
+}
+
 void cg_hreq_chunk(cg_hreq *r, const char *p, size_t n) {
     if (r->dead || !r->streaming || n == 0)
         return;
-    if (out_chunk(r, p, n))
+    if (out_chunk(r, p, n)) {
         conn_close_fd(r);
-    else if (!r->wev_on) /* else the write event is already waiting */
-        flush(r);
+    } else if (!r->wev_on && !r->flush_soon) { /* else a send is already due */
+        r->flush_soon = 1;
+        event_active(&r->fev, EV_TIMEOUT, 0);
+    }
 }
 
 void cg_hreq_end(cg_hreq *r) {
