@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/key.h"
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -134,7 +135,7 @@ cg_cache_entry *cg_cache_entry_new(const uint8_t key[32], const char *body, size
         return NULL;
     }
     memcpy(e->key, key, 32);
-    cg_hex(key, 32, e->key_hex);
+    cg_cache_key_hex(key, e->key_hex); /* by table, as cg_hex */
     memcpy(e->body, body, body_len);
     e->body[body_len] = '\0';
     e->body_len = body_len;

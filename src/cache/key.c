@@ -7,26 +7,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
+
 const char *const cg_cache_key_ignored[] = {"user", "metadata", "stream", "stream_options", NULL};
 
-/* Where the material goes: a buffer (tests, docs), or SHA-256. Small
- * material is hashed in one call from the staging buffer; larger material
- * streams through a digest context. */
+/* Where the material goes: a staging buffer, flushed to a cg_buf (tests,
+ * docs) or to SHA-256. The material of most requests fits the stage and is
+ * hashed in one call; larger material streams through the thread's digest
+ * context. Both outputs see the same bytes through the same code. */
+#define STAGE 8192
+
 typedef struct sink {
     cg_buf *buf;
-    EVP_MD_CTX *md; /* created when the stage first fills */
-    unsigned char stage[8192];
-    size_t n;
+    EVP_MD_CTX *md; /* the thread's context, initialised when the stage first fills */
+    unsigned char *p;
     int failed;
+    unsigned char stage[STAGE];
 } sink;
 
-/* SHA-256 fetched once: OpenSSL 3 would otherwise look the algorithm up on
- * every digest (most of the cost of hashing a small request). */
+/* SHA-256 fetched once (OpenSSL 3 would otherwise look the algorithm up on
+ * every digest) and one digest context per thread, reused (a context costs
+ * an allocation and a free per key otherwise). */
 static EVP_MD *g_sha256;
 static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_md_key;
+static int g_md_key_ok;
+
+static void free_md(void *md) {
+    EVP_MD_CTX_free(md);
+}
 
 static void fetch_sha256(void) {
     g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    g_md_key_ok = pthread_key_create(&g_md_key, free_md) == 0;
 }
 
 static const EVP_MD *sha256_md(void) {
@@ -34,46 +47,71 @@ static const EVP_MD *sha256_md(void) {
     return g_sha256 ? g_sha256 : EVP_sha256();
 }
 
-static int md_ready(sink *s) {
-    if (!s->md) {
-        s->md = EVP_MD_CTX_new();
-        if (!s->md || !EVP_DigestInit_ex(s->md, sha256_md(), NULL))
-            s->failed = 1;
+/* The thread's digest context, initialised for SHA-256; NULL when out of
+ * memory. */
+static EVP_MD_CTX *thread_md(void) {
+    const EVP_MD *md = sha256_md();
+    EVP_MD_CTX *ctx = g_md_key_ok ? pthread_getspecific(g_md_key) : NULL;
+    if (!ctx) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx && g_md_key_ok && pthread_setspecific(g_md_key, ctx) != 0) {
+            EVP_MD_CTX_free(ctx);
+            ctx = NULL;
+        }
+        if (!ctx)
+            return NULL;
     }
-    return !s->failed;
+    return EVP_DigestInit_ex2(ctx, md, NULL) ? ctx : NULL;
 }
 
-static void sink_flush(sink *s) {
-    if (s->failed || !s->n || !md_ready(s))
-        return;
-    if (!EVP_DigestUpdate(s->md, s->stage, s->n))
-        s->failed = 1;
-    s->n = 0;
-}
-
-static void put(sink *s, const void *p, size_t n) {
-    if (s->failed)
+/* Sends n bytes at p to the sink's output. */
+static void emit(sink *s, const void *p, size_t n) {
+    if (s->failed || !n)
         return;
     if (s->buf) {
         if (cg_buf_append(s->buf, p, n) != 0)
             s->failed = 1;
         return;
     }
-    if (n > sizeof s->stage - s->n) {
-        sink_flush(s);
-        if (n > sizeof s->stage) {
-            if (md_ready(s) && !EVP_DigestUpdate(s->md, p, n))
-                s->failed = 1;
-            return;
-        }
+    if (!s->md && !(s->md = thread_md())) {
+        s->failed = 1;
+        return;
     }
-    memcpy(s->stage + s->n, p, n);
-    s->n += n;
+    if (!EVP_DigestUpdate(s->md, p, n))
+        s->failed = 1;
 }
 
-static void put_str(sink *s, const char *str) {
-    put(s, str, strlen(str));
+static void sink_flush(sink *s) {
+    emit(s, s->stage, (size_t)(s->p - s->stage));
+    s->p = s->stage;
 }
+
+static void put_slow(sink *s, const void *p, size_t n) {
+    sink_flush(s);
+    if (n > STAGE) {
+        emit(s, p, n);
+        return;
+    }
+    memcpy(s->p, p, n);
+    s->p += n;
+}
+
+static inline void put(sink *s, const void *p, size_t n) {
+    if (n <= (size_t)(s->stage + STAGE - s->p)) {
+        memcpy(s->p, p, n);
+        s->p += n;
+        return;
+    }
+    put_slow(s, p, n);
+}
+
+static inline void put1(sink *s, char c) {
+    if (s->p == s->stage + STAGE)
+        sink_flush(s);
+    *s->p++ = (unsigned char)c;
+}
+
+#define PUT_LIT(s, lit) put((s), (lit), sizeof(lit) - 1)
 
 /* Decimal digits of n into the end of b (no printf on the hot path);
  * returns where they start. */
@@ -86,7 +124,7 @@ static char *decimal(char *end, uint64_t n) {
 }
 
 /* tag DECIMAL(n) end */
-static void put_len(sink *s, char tag, size_t n, char end) {
+static inline void put_len(sink *s, char tag, size_t n, char end) {
     char b[32];
     b[31] = end;
     char *p = decimal(b + 31, n);
@@ -94,84 +132,125 @@ static void put_len(sink *s, char tag, size_t n, char end) {
     put(s, p, (size_t)(b + 32 - p));
 }
 
-static void field(sink *s, const char *name, const char *v) {
-    if (!v)
-        v = "";
-    size_t n = strlen(v);
-    put_str(s, name);
-    put_len(s, ':', n, ':');
+/* tag DECIMAL(n) ':' BYTES */
+static inline void put_bytes(sink *s, char tag, const char *v, size_t n) {
+    put_len(s, tag, n, ':');
     put(s, v, n);
-    put(s, "\n", 1);
 }
 
-static int ignored(const char *k) {
-    for (int i = 0; cg_cache_key_ignored[i]; i++)
-        if (strcmp(k, cg_cache_key_ignored[i]) == 0)
+static void field(sink *s, const char *name, size_t name_len, const char *v) {
+    if (!v)
+        v = "";
+    put(s, name, name_len);
+    put_bytes(s, ':', v, strlen(v));
+    put1(s, '\n');
+}
+
+/* One of cg_cache_key_ignored (the key is n bytes, NUL-terminated). */
+static int ignored(const char *k, size_t n) {
+    for (int i = 0; cg_cache_key_ignored[i]; i++) {
+        const char *ig = cg_cache_key_ignored[i];
+        if (ig[0] == k[0] && strlen(ig) == n && memcmp(ig, k, n) == 0)
             return 1;
+    }
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+/* An object member: its key (kn bytes; parsed JSON has no NUL in keys, so
+ * byte order over (k, kn) is strcmp order) and value. */
+typedef struct member {
+    const char *k;
+    size_t kn;
+    json_t *v;
+} member;
+
+static inline int cmp_member(const member *a, const member *b) {
+    unsigned char ca = a->kn ? (unsigned char)a->k[0] : 0, cb = b->kn ? (unsigned char)b->k[0] : 0;
+    if (ca != cb)
+        return ca < cb ? -1 : 1;
+    size_t n = a->kn < b->kn ? a->kn : b->kn;
+    int c = memcmp(a->k, b->k, n);
+    return c ? c : (a->kn > b->kn) - (a->kn < b->kn);
 }
 
-#define KEYS_ON_STACK 32
+static int cmp_member_q(const void *a, const void *b) {
+    return cmp_member(a, b);
+}
+
+/* Keys are distinct, so any correct sort gives the one order: insertion
+ * sort for the few keys of a typical object, qsort beyond. */
+static void sort_members(member *m, size_t n) {
+    if (n > 16) {
+        qsort(m, n, sizeof *m, cmp_member_q);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        member x = m[i];
+        size_t j = i;
+        while (j > 0 && cmp_member(&m[j - 1], &x) > 0) {
+            m[j] = m[j - 1];
+            j--;
+        }
+        m[j] = x;
+    }
+}
+
+#define MEMBERS_ON_STACK 16
 #define DEPTH_MAX 512 /* deeper than any body jansson accepts (its limit is 2048) */
 
 static int put_value(sink *s, const json_t *v, int depth, int top);
 
 /* An object: '{', then its members as key (a string) and value, keys in
- * strcmp order, then '}'. At the top level the ignored fields are skipped. */
+ * byte order, then '}'. At the top level the ignored fields are skipped. */
 static int put_object(sink *s, const json_t *o, int depth, int top) {
-    const char *stack_keys[KEYS_ON_STACK];
+    member stack_m[MEMBERS_ON_STACK];
     size_t n = json_object_size(o), k = 0;
-    const char **keys = n <= KEYS_ON_STACK ? stack_keys : malloc(n * sizeof *keys);
-    if (!keys)
+    member *m = n <= MEMBERS_ON_STACK ? stack_m : malloc(n * sizeof *m);
+    if (!m)
         return -1;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)o, key, v) {
-        if (!top || !ignored(key))
-            keys[k++] = key;
+    for (void *it = json_object_iter((json_t *)o); it && k < n;
+         it = json_object_iter_next((json_t *)o, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t kn = json_object_iter_key_len(it);
+        if (top && ignored(key, kn))
+            continue;
+        m[k].k = key;
+        m[k].kn = kn;
+        m[k].v = json_object_iter_value(it);
+        k++;
     }
-    if (k > 1)
-        qsort(keys, k, sizeof *keys, cmp_str);
-    put(s, "{", 1);
+    sort_members(m, k);
+    put1(s, '{');
     int rc = 0;
     for (size_t i = 0; i < k && rc == 0; i++) {
-        size_t kl = strlen(keys[i]);
-        put_len(s, 's', kl, ':');
-        put(s, keys[i], kl);
-        rc = put_value(s, json_object_get(o, keys[i]), depth + 1, 0);
+        put_bytes(s, 's', m[i].k, m[i].kn);
+        rc = put_value(s, m[i].v, depth + 1, 0);
     }
-    put(s, "}", 1);
-    if (keys != stack_keys)
-        free(keys);
+    put1(s, '}');
+    if (m != stack_m)
+        free(m);
     return rc;
 }
 
 static int put_value(sink *s, const json_t *v, int depth, int top) {
     char b[48];
     int k;
-    if (depth > DEPTH_MAX)
+    if (depth > DEPTH_MAX || !v)
         return -1;
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         return put_object(s, v, depth, top);
     case JSON_ARRAY: {
-        put(s, "[", 1);
-        size_t i;
-        json_t *e;
-        json_array_foreach(v, i, e) {
-            if (put_value(s, e, depth + 1, 0) != 0)
+        put1(s, '[');
+        size_t n = json_array_size(v);
+        for (size_t i = 0; i < n; i++)
+            if (put_value(s, json_array_get(v, i), depth + 1, 0) != 0)
                 return -1;
-        }
-        put(s, "]", 1);
+        put1(s, ']');
         return 0;
     }
     case JSON_STRING:
-        put_len(s, 's', json_string_length(v), ':');
-        put(s, json_string_value(v), json_string_length(v));
+        put_bytes(s, 's', json_string_value(v), json_string_length(v));
         return 0;
     case JSON_INTEGER: {
         json_int_t x = json_integer_value(v);
@@ -189,58 +268,88 @@ static int put_value(sink *s, const json_t *v, int depth, int top) {
         put(s, b, (size_t)k);
         return 0;
     case JSON_TRUE:
-        put(s, "t", 1);
+        put1(s, 't');
         return 0;
     case JSON_FALSE:
-        put(s, "f", 1);
+        put1(s, 'f');
         return 0;
     case JSON_NULL:
-        put(s, "n", 1);
+        put1(s, 'n');
         return 0;
     }
     return -1;
 }
 
+#define FIELD(s, name, v) field((s), name, sizeof(name) - 1, (v))
+
 static int material(const cg_cache_key_in *in, sink *s) {
     if (!json_is_object(in->body))
         return -1;
-    put_str(s, CG_CACHE_KEY_VERSION "\n");
-    field(s, "scope", in->scope);
-    field(s, "api", in->api);
-    field(s, "prompt_version", in->prompt_version);
-    field(s, "context_ids", in->context_ids);
-    field(s, "anthropic_version", in->anthropic_version);
-    field(s, "anthropic_beta", in->anthropic_beta);
-    put_str(s, "body:");
+    PUT_LIT(s, CG_CACHE_KEY_VERSION "\n");
+    FIELD(s, "scope", in->scope);
+    FIELD(s, "api", in->api);
+    FIELD(s, "prompt_version", in->prompt_version);
+    FIELD(s, "context_ids", in->context_ids);
+    FIELD(s, "anthropic_version", in->anthropic_version);
+    FIELD(s, "anthropic_beta", in->anthropic_beta);
+    PUT_LIT(s, "body:");
     return put_value(s, in->body, 0, 1) == 0 && !s->failed ? 0 : -1;
 }
 
+static void sink_init(sink *s, cg_buf *buf) {
+    s->buf = buf;
+    s->md = NULL;
+    s->p = s->stage;
+    s->failed = 0;
+}
+
 int cg_cache_key_material(const cg_cache_key_in *in, cg_buf *out) {
-    sink s;
-    s.buf = out;
-    s.md = NULL;
-    s.n = 0;
-    s.failed = 0;
-    return material(in, &s);
+    sink *s = malloc(sizeof *s); /* tests and docs only: off the request path */
+    int rc = -1;
+    if (!s)
+        return -1;
+    sink_init(s, out);
+    if (material(in, s) == 0) {
+        sink_flush(s);
+        rc = s->failed ? -1 : 0;
+    }
+    free(s);
+    return rc;
 }
 
 int cg_cache_key(const cg_cache_key_in *in, uint8_t out[32]) {
-    sink s; /* the stage (8 KiB) on the stack: most requests hash it in one update */
+    sink s; /* the stage (8 KiB) on the stack: most requests hash it in one call */
     int rc = -1;
-    s.buf = NULL;
-    s.md = NULL;
-    s.n = 0;
-    s.failed = 0;
+    sink_init(&s, NULL);
     if (material(in, &s) != 0)
         goto out;
+    if (!s.md) { /* all of it in the stage */
+        cg_sha256(s.stage, (size_t)(s.p - s.stage), out);
+        rc = 0;
+        goto out;
+    }
     sink_flush(&s);
     unsigned int len = 0;
     if (s.failed || !EVP_DigestFinal_ex(s.md, out, &len) || len != 32)
         goto out;
     rc = 0;
 out:
-    EVP_MD_CTX_free(s.md);
     return rc;
+}
+
+void cg_cache_key_hex(const uint8_t key[32], char out[65]) {
+    static const char pairs[513] =
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+    for (size_t i = 0; i < 32; i++)
+        memcpy(out + 2 * i, pairs + 2 * key[i], 2);
+    out[64] = '\0';
 }
 
 /* --- context ids ----------------------------------------------------------- */

@@ -58,6 +58,8 @@ extern const char *const cg_cache_key_ignored[];
 int cg_cache_key(const cg_cache_key_in *in, uint8_t out[32]);
 /* The material itself (for tests and `docs/cache.md`). 0 or -1. */
 int cg_cache_key_material(const cg_cache_key_in *in, cg_buf *out);
+/* The key in lower-case hex, NUL-terminated (as cg_hex, by table). */
+void cg_cache_key_hex(const uint8_t key[32], char out[65]);
 
 /* Canonical context ids: the header split on ',', each id trimmed of
  * spaces and tabs, empty ids dropped, sorted bytewise, duplicates removed,

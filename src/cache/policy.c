@@ -3,6 +3,7 @@
 #include "cache/policy.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,12 +124,19 @@ typedef struct jr {
 
 #define DEPTH_MAX 256
 
-static void ws(jr *j) {
+static void ws_run(jr *j) {
     while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
         j->p++;
 }
 
-static int eat(jr *j, char c) {
+/* Providers send compact JSON: the next byte is rarely white space. */
+static inline void ws(jr *j) {
+    if (j->p < j->end && (unsigned char)*j->p > ' ')
+        return;
+    ws_run(j);
+}
+
+static inline int eat(jr *j, char c) {
     ws(j);
     if (j->p < j->end && *j->p == c) {
         j->p++;
@@ -183,6 +191,38 @@ static inline int plain(unsigned char c) {
     return (unsigned char)(c - 0x20) < 0x60 && c != '"' && c != '\\';
 }
 
+/* Non-zero when any of the 8 bytes in x is not plain (a quote, a
+ * backslash, below 0x20 or above 0x7f): the usual SWAR tests for a zero
+ * byte (x ^ '"', x ^ '\\'), a byte below 0x20, and the high bit. Exact as to
+ * whether such a byte exists, which is all the caller asks. */
+static inline uint64_t not_plain8(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x) | x) & high;
+}
+
+/* Past the plain bytes at p: 8 at a time; on a little-endian machine the
+ * lowest flagged byte is the first one that is not plain (a false flag can
+ * only follow a true one: borrows run towards the higher bytes), elsewhere
+ * and in the last 7 bytes of the body, one by one. */
+static inline const char *plain_run(const char *p, const char *end) {
+    while (end - p >= 8) {
+        uint64_t x, m;
+        memcpy(&x, p, 8);
+        if ((m = not_plain8(x)) != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return p + (__builtin_ctzll(m) >> 3);
+#else
+            break;
+#endif
+        }
+        p += 8;
+    }
+    while (p < end && plain((unsigned char)*p))
+        p++;
+    return p;
+}
+
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,
  * no surrogates, at most U+10FFFF), or 0. */
 static size_t utf8_len(const unsigned char *p, size_t avail) {
@@ -221,8 +261,7 @@ static int string(jr *j, const char **s, const char **e, cg_buf *out) {
         return j->bad = -1;
     const char *p = ++j->p, *run = p;
     for (;;) {
-        while (p < j->end && plain((unsigned char)*p)) /* a run of plain ASCII */
-            p++;
+        p = plain_run(p, j->end); /* a run of plain ASCII */
         if (p >= j->end || *p == '"')
             break;
         unsigned char c = (unsigned char)*p;
@@ -295,10 +334,10 @@ static int string(jr *j, const char **s, const char **e, cg_buf *out) {
     return 0;
 }
 
-static int is_key(const char *s, const char *e, const char *k) {
-    size_t n = strlen(k);
+static inline int key_eq(const char *s, const char *e, const char *k, size_t n) {
     return (size_t)(e - s) == n && memcmp(s, k, n) == 0;
 }
+#define is_key(s, e, lit) key_eq((s), (e), (lit), sizeof(lit) - 1)
 
 static int literal(jr *j, const char *w) {
     size_t n = strlen(w);
@@ -338,8 +377,68 @@ static int number(jr *j) {
     return 0;
 }
 
+/* Skips (and validates) a value the guard does not read, without
+ * recursion: the grammar and the depth limit of skip() (a value nested
+ * deeper than DEPTH_MAX is refused), open containers on a small stack. */
+static int skip_fast(jr *j, int depth) {
+    char open[DEPTH_MAX + 2];
+    int top = 0;
+    for (;;) {
+        ws(j); /* a value, at depth + top */
+        if (j->p >= j->end || depth + top > DEPTH_MAX)
+            return j->bad = -1;
+        switch (*j->p) {
+        case '{':
+            j->p++;
+            if (eat(j, '}'))
+                break;
+            open[top++] = '}';
+            if (string(j, NULL, NULL, NULL) || !eat(j, ':'))
+                return j->bad = -1;
+            continue;
+        case '[':
+            j->p++;
+            if (eat(j, ']'))
+                break;
+            open[top++] = ']';
+            continue;
+        case '"':
+            string(j, NULL, NULL, NULL);
+            break;
+        case 't':
+            literal(j, "true");
+            break;
+        case 'f':
+            literal(j, "false");
+            break;
+        case 'n':
+            literal(j, "null");
+            break;
+        default:
+            number(j);
+        }
+        if (j->bad)
+            return -1;
+        /* after a value: the next member or element, or close containers */
+        for (;;) {
+            if (!top)
+                return 0;
+            if (eat(j, ',')) {
+                if (open[top - 1] == '}' && (string(j, NULL, NULL, NULL) || !eat(j, ':')))
+                    return j->bad = -1;
+                break;
+            }
+            if (!eat(j, open[top - 1]))
+                return j->bad = -1;
+            top--;
+        }
+    }
+}
+
 /* Skips (and validates) any value; its text goes to out when set. */
 static int skip(jr *j, int depth, cg_buf *out) {
+    if (!out)
+        return skip_fast(j, depth);
     ws(j);
     if (j->p >= j->end || depth > DEPTH_MAX)
         return j->bad = -1;

@@ -401,7 +401,7 @@ cg_stage_rc cg_stage_cache(cg_req *r) {
         return CG_NEXT;
     }
     COPY(r->xc.scope, scope);
-    cg_hex(r->xc.key, 32, r->xc.key_hex);
+    cg_cache_key_hex(r->xc.key, r->xc.key_hex);
     r->xc.ttl_s = ttl;
     r->xc.no_lookup = (cc & CG_CC_NO_CACHE) != 0;
     if (!r->xc.no_lookup) {
