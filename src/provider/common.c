@@ -160,16 +160,13 @@ static int object_at(const char *p, const char *end, const char **os, const char
         p++;
     if (p >= end || *p != '{')
         return -1;
-    int depth = 0, in_str = 0;
+    int depth = 0;
     for (const char *q = p; q < end; q++) {
         char ch = *q;
-        if (in_str) {
-            if (ch == '\\')
-                q++;
-            else if (ch == '"')
-                in_str = 0;
-        } else if (ch == '"') {
-            in_str = 1;
+        if (ch == '"') {
+            q = string_end(q + 1, end); /* strings 16 bytes at a time */
+            if (!q)
+                return -1;
         } else if (ch == '{') {
             depth++;
         } else if (ch == '}' && --depth == 0) {

@@ -121,16 +121,24 @@ static int parse(cg_req *r) {
 
 static int build(cg_req *r) {
     const char *path = r->ep == CG_EP_EMBEDDINGS ? "/v1/embeddings" : "/v1/chat/completions";
-    snprintf(r->url, sizeof r->url, "%s%s", r->prov->base_url, path);
+    size_t bl = strnlen(r->prov->base_url, sizeof r->url - 1), pl = strlen(path);
+    if (bl + pl >= sizeof r->url)
+        pl = sizeof r->url - 1 - bl; /* as snprintf would cut it */
+    memcpy(r->url, r->prov->base_url, bl);
+    memcpy(r->url + bl, path, pl);
+    r->url[bl + pl] = '\0';
     cg_up_headers *h = &r->up_headers;
     cg_up_headers_reset(h);
     int bad = cg_up_headers_add(h, "Content-Type", "application/json") ||
               cg_up_headers_add(h, "Accept", r->stream ? "text/event-stream" : "application/json");
     if (r->prov_key) {
         char auth[1024];
-        snprintf(auth, sizeof auth, "Bearer %s", r->prov_key);
+        size_t kl = strnlen(r->prov_key, sizeof auth - 8);
+        memcpy(auth, "Bearer ", 7);
+        memcpy(auth + 7, r->prov_key, kl);
+        auth[7 + kl] = '\0';
         bad = bad || cg_up_headers_add(h, "Authorization", auth);
-        memset(auth, 0, sizeof auth);
+        explicit_bzero(auth, 8 + kl); /* no copy of the key left on the stack */
     }
     if (bad)
         return cg_req_fail(r, 500, "api_error", NULL, NULL,

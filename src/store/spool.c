@@ -188,13 +188,17 @@ fail:
 }
 
 int cg_spool_put(cg_spool *s, const void *rec) {
+    return cg_spool_put_len(s, rec, s->rec_size);
+}
+
+int cg_spool_put_len(cg_spool *s, const void *rec, uint32_t len) {
     uint64_t n = s->head + 1;
-    if (n - atomic_load_explicit(&s->h->committed, memory_order_acquire) > s->nslots)
+    if (len > s->rec_size ||
+        n - atomic_load_explicit(&s->h->committed, memory_order_acquire) > s->nslots)
         return -1;
     unsigned char *slot = slot_of(s, n);
-    uint32_t len = s->rec_size;
     memcpy(slot + 8, &len, sizeof len);
-    memcpy(slot + SLOT_HEAD, rec, s->rec_size);
+    memcpy(slot + SLOT_HEAD, rec, len);
     memcpy(slot + s->slot_bytes - SLOT_TAIL, &n, sizeof n);
     atomic_store_explicit((_Atomic uint64_t *)(void *)slot, n, memory_order_release);
     atomic_store_explicit(&s->h->head, n, memory_order_relaxed);
@@ -203,6 +207,10 @@ int cg_spool_put(cg_spool *s, const void *rec) {
 }
 
 const void *cg_spool_get(const cg_spool *s, uint64_t seq) {
+    return cg_spool_get_len(s, seq, NULL);
+}
+
+const void *cg_spool_get_len(const cg_spool *s, uint64_t seq, uint32_t *lenp) {
     if (!s->readable || seq == 0)
         return NULL;
     const unsigned char *slot = slot_of(s, seq);
@@ -213,8 +221,10 @@ const void *cg_spool_get(const cg_spool *s, uint64_t seq) {
     memcpy(&tail, slot + s->slot_bytes - SLOT_TAIL, sizeof tail);
     memcpy(&len, slot + 8, sizeof len);
     /* a slot torn by a power loss (header written, the rest not) */
-    if (tail != seq || len != s->rec_size)
+    if (tail != seq || len > s->rec_size)
         return NULL;
+    if (lenp)
+        *lenp = len;
     return slot + SLOT_HEAD;
 }
 

@@ -45,13 +45,18 @@ cg_spool *cg_spool_open(const char *path, uint32_t rec_size, uint64_t sig, int *
                         uint64_t *stale, char *err, size_t errlen);
 
 /* Producer: copies rec into the next slot and publishes it. 0, or -1 when
- * the ring is full (every slot holds an uncommitted record). */
+ * the ring is full (every slot holds an uncommitted record). cg_spool_put
+ * writes rec_size bytes; cg_spool_put_len a record of len <= rec_size bytes
+ * (-1 when longer), so a compact encoding touches only the cache lines it
+ * needs. */
 int cg_spool_put(cg_spool *s, const void *rec);
+int cg_spool_put_len(cg_spool *s, const void *rec, uint32_t len);
 
 /* Consumer: record number seq if it has been published (its header and
- * trailer say seq), else NULL. The pointer stays valid until seq is marked
- * committed. */
+ * trailer say seq), else NULL; *len (when len is not NULL) is its length.
+ * The pointer stays valid until seq is marked committed. */
 const void *cg_spool_get(const cg_spool *s, uint64_t seq);
+const void *cg_spool_get_len(const cg_spool *s, uint64_t seq, uint32_t *len);
 
 /* Consumer: the last record made durable elsewhere, and setting it (which
  * frees the slots up to seq for the producer). */

@@ -456,6 +456,53 @@ static void test_spooled_rows(void **state) {
     assert_int_equal(count_rows(f->path, "1"), N_ROWS + sent - refused);
 }
 
+/* The spool's compact record carries every field whole: rows with every
+ * text field at its longest (and one unterminated, cut to its longest as a
+ * queued row is) read back column by column. */
+static void fill(char *f, size_t cap, int k, int terminate) {
+    for (size_t i = 0; i < cap; i++)
+        f[i] = (char)('a' + (int)((i * 7 + (size_t)k) % 26));
+    if (terminate)
+        f[cap - 1] = '\0';
+}
+
+static void test_spooled_longest_fields(void **state) {
+    fixture *f = *state;
+    char err[256] = "";
+    cg_ledger_opts o = {.spool_rings = 1, .spool_slots = 64, .commit_delay_ms = 5};
+    cg_ledger *l = cg_ledger_open(f->path, &o, err, sizeof err);
+    assert_non_null(l);
+    static cg_ledger_row rows[3];
+    for (int i = 0; i < 3; i++) {
+        cg_ledger_row *r = &rows[i];
+        make_row(2 * i, r);
+        int t = 1, k = i;
+#define F(x) fill(r->x, sizeof r->x, k++, t)
+        F(kind), F(api), F(tenant), F(user), F(segment), F(feature), F(intent), F(key_name);
+        F(provider), F(model_requested), F(model_served), F(tier), F(status), F(cache);
+        F(cache_src), F(error), F(note);
+        t = i != 2; /* the last row's cache_key and cache_match are unterminated */
+        F(cache_key), F(cache_match);
+#undef F
+        r->has_similarity = 1;
+        r->cache_similarity = 0.9876543210123;
+        r->latency_us = INT64_MAX;
+        r->ttfb_us = INT64_MIN;
+        assert_int_equal(cg_ledger_append(l, 0, r), 0);
+    }
+    cg_ledger_close(l);
+    for (int i = 0; i < 3; i++) { /* what a reader sees: texts cut to their field */
+        rows[i].cache_key[sizeof rows[i].cache_key - 1] = '\0';
+        rows[i].cache_match[sizeof rows[i].cache_match - 1] = '\0';
+    }
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (int i = 0; i < 3; i++)
+        check_row(db, &rows[i]);
+    sqlite3_close(db);
+    assert_int_equal(count_rows(f->path, "length(error) = 255 AND length(user) = 127"), 3);
+}
+
 /* A child spools n rows and dies by SIGKILL before its writer commits them
  * (commit delay 10 s). With recommit set, the rows are committed first and
  * the ring's committed mark is then rewound, as when the process dies
@@ -533,6 +580,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_duplicate_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unterminated_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spooled_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spooled_longest_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,6 +106,34 @@ static void test_torn_record(void **state) {
     cg_spool_close(s, 0);
 }
 
+/* Records shorter than rec_size keep their length; a longer one is refused
+ * and takes no slot. */
+static void test_put_len(void **state) {
+    (void)state;
+    char err[256] = "";
+    cg_spool *s = cg_spool_create(path, 4, 100, 1, err, sizeof err);
+    assert_non_null(s);
+    char buf[101];
+    for (int i = 0; i < 101; i++)
+        buf[i] = (char)i;
+    assert_int_equal(cg_spool_put_len(s, buf, 101), -1);
+    assert_int_equal(cg_spool_put_len(s, buf, 0), 0);
+    assert_int_equal(cg_spool_put_len(s, buf, 37), 0);
+    assert_int_equal(cg_spool_put_len(s, buf, 100), 0);
+    uint32_t n = 999;
+    assert_non_null(cg_spool_get_len(s, 1, &n));
+    assert_int_equal(n, 0);
+    const char *g = cg_spool_get_len(s, 2, &n);
+    assert_non_null(g);
+    assert_int_equal(n, 37);
+    assert_memory_equal(g, buf, 37);
+    g = cg_spool_get_len(s, 3, &n);
+    assert_int_equal(n, 100);
+    assert_memory_equal(g, buf, 100);
+    assert_null(cg_spool_get_len(s, 4, &n)); /* the refused record took no slot */
+    cg_spool_close(s, 0);
+}
+
 static void test_busy_and_layout(void **state) {
     (void)state;
     char err[256] = "";
@@ -157,6 +185,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_wrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_len, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_and_layout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
