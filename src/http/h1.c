@@ -573,10 +573,20 @@ int cg_h1_url_parse(const char *url, cg_h1_url *o, char *err, size_t errlen) {
         explicit_port = o->port != (o->tls ? 443 : 80);
     }
     size_t alen_host = (size_t)(hend - s) + (s[0] == '[' ? 1 : 0);
-    if (explicit_port)
-        snprintf(o->authority, sizeof o->authority, "%.*s:%d", (int)alen_host, s, o->port);
-    else
-        snprintf(o->authority, sizeof o->authority, "%.*s", (int)alen_host, s);
+    /* host[:port], without printf (a URL is split on every upstream call) */
+    size_t an = alen_host < sizeof o->authority - 7 ? alen_host : sizeof o->authority - 7;
+    memcpy(o->authority, s, an);
+    if (explicit_port) {
+        char d[8], *e = d + sizeof d, *q = e;
+        unsigned pv = (unsigned)o->port;
+        do
+            *--q = (char)('0' + pv % 10);
+        while ((pv /= 10) != 0 && q > d);
+        o->authority[an++] = ':';
+        memcpy(o->authority + an, q, (size_t)(e - q));
+        an += (size_t)(e - q);
+    }
+    o->authority[an] = '\0';
     const char *t = s + alen;
     size_t tlen = strcspn(t, "#");
     o->slash = tlen == 0 || t[0] == '?';
