@@ -28,6 +28,8 @@
 #include "core/buf.h"
 #include "core/hash.h"
 
+#include "walk_files.h"
+
 #undef skip /* cmocka's; the reference has its own */
 
 /* --- the reference: the guard's reader as it was (byte by byte) ------------- */
@@ -648,39 +650,16 @@ static void compare_file(const char *path) {
     cg_buf_free(&b);
 }
 
-static void walk(const char *dir, int depth) {
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    if (!d || depth > 8) {
-        if (d)
-            closedir(d);
-        return;
-    }
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || strcmp(de->d_name, "node_modules") == 0)
-            continue;
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (stat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode))
-            walk(path, depth + 1);
-        else if (S_ISREG(st.st_mode) && st.st_size < (4 << 20))
-            compare_file(path);
-    }
-    closedir(d);
-}
-
 static void test_every_json_under_tests(void **state) {
     (void)state;
     const char *src = getenv("CG_SOURCE_DIR");
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/tests", src ? src : ".");
     size_t before = g_compared;
-    walk(dir, 0);
+    walk_files(dir, 0, 4 << 20, compare_file);
     fprintf(stderr, "guard: %zu bodies under tests/ (and mutations) compared\n",
             g_compared - before);
+    assert_true(g_compared - before >= 50);
 }
 
 /* --- inputs: responses built from arena-hard answers ---------------------------- */
@@ -805,6 +784,7 @@ static void test_arena_hard_answers(void **state) {
     }
     fprintf(stderr, "guard: %zu arena-hard responses (and mutations) compared\n",
             g_compared - before);
+    assert_true(g_compared - before >= 1000);
 }
 
 /* A few shapes by hand: escapes at 8-byte boundaries, long runs, odd spacing. */
