@@ -178,26 +178,13 @@ static void compare_text(const char *text, size_t len) {
     json_decref(v);
 }
 
+static void text_of_file(const char *p, size_t n, int whole) {
+    (void)whole;
+    compare_text(p, n);
+}
+
 static void compare_file(const char *path) {
-    size_t n = strlen(path);
-    int jsonl = n > 6 && strcmp(path + n - 6, ".jsonl") == 0;
-    if (!jsonl && !(n > 5 && strcmp(path + n - 5, ".json") == 0))
-        return;
-    cg_buf b;
-    cg_buf_init(&b, 64u << 20);
-    if (cg_buf_read_file(&b, path) == 0 && b.len) {
-        if (!jsonl) {
-            compare_text(b.data, b.len);
-        } else {
-            char *p = b.data;
-            while (p && *p) {
-                char *e = strchr(p, '\n');
-                compare_text(p, e ? (size_t)(e - p) : strlen(p));
-                p = e ? e + 1 : NULL;
-            }
-        }
-    }
-    cg_buf_free(&b);
+    json_texts_of(path, text_of_file);
 }
 
 static void test_every_json_under_tests(void **state) {

@@ -628,26 +628,12 @@ static void compare(const char *body, size_t len, int mutations) {
 
 /* --- inputs: files ------------------------------------------------------------ */
 
+static void text_of_file(const char *p, size_t n, int whole) {
+    compare(p, n, whole ? 40 : 4);
+}
+
 static void compare_file(const char *path) {
-    size_t n = strlen(path);
-    int jsonl = n > 6 && strcmp(path + n - 6, ".jsonl") == 0;
-    if (!jsonl && !(n > 5 && strcmp(path + n - 5, ".json") == 0))
-        return;
-    cg_buf b;
-    cg_buf_init(&b, 64u << 20);
-    if (cg_buf_read_file(&b, path) == 0 && b.len) {
-        if (!jsonl) {
-            compare(b.data, b.len, 40);
-        } else {
-            char *p = b.data;
-            while (p && *p) {
-                char *e = strchr(p, '\n');
-                compare(p, e ? (size_t)(e - p) : strlen(p), 4);
-                p = e ? e + 1 : NULL;
-            }
-        }
-    }
-    cg_buf_free(&b);
+    json_texts_of(path, text_of_file);
 }
 
 static void test_every_json_under_tests(void **state) {
