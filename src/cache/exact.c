@@ -17,7 +17,7 @@
 #include "store/ledger.h"
 
 #define ENTRY_OVERHEAD 512 /* bytes counted per entry beyond body and tags */
-#define BUCKETS_MIN 1024
+#define SLOTS_MIN 1024     /* index slots; at most half are used (grown by doubling) */
 
 typedef enum { OP_PUT, OP_DEL, OP_STATS, OP_INVAL, OP_PURGE, OP_FINALIZE, OP_N } op_kind;
 
@@ -32,6 +32,14 @@ typedef struct op {
     int64_t removed;
 } op;
 
+/* One index slot: the entry and the first 8 bytes of its key, so a probe
+ * that meets another key is rejected without touching that entry (a cold
+ * cache line; with unique requests the index holds ~100k of them). */
+typedef struct islot {
+    uint64_t tag;
+    cg_cache_entry *e; /* NULL: empty */
+} islot;
+
 struct cg_cache {
     const cg_cache_cfg *cfg;
     cg_cache_guard guard;
@@ -39,8 +47,8 @@ struct cg_cache {
     void *clock_arg;
 
     pthread_mutex_t mu;
-    cg_cache_entry **buckets;
-    size_t n_buckets, n_entries, bytes, max_bytes;
+    islot *slots; /* open addressing, linear probing, no tombstones */
+    size_t n_slots, n_entries, bytes, max_bytes;
     cg_cache_entry *head, *tail; /* LRU: head = most recent */
 
     /* persistence */
@@ -87,15 +95,15 @@ cg_cache *cg_cache_new(const cg_cache_cfg *cfg, cg_cache_clock_fn clock, void *c
     c->clock = clock;
     c->clock_arg = clock_arg;
     c->max_bytes = (size_t)cfg->max_bytes;
-    c->n_buckets = BUCKETS_MIN;
-    c->buckets = calloc(c->n_buckets, sizeof *c->buckets);
-    if (!c->buckets) {
+    c->n_slots = SLOTS_MIN;
+    c->slots = calloc(c->n_slots, sizeof *c->slots);
+    if (!c->slots) {
         snprintf(err, errlen, "out of memory");
         free(c);
         return NULL;
     }
     if (cg_cache_guard_init(&c->guard, cfg, err, errlen) != 0) {
-        free(c->buckets);
+        free(c->slots);
         free(c);
         return NULL;
     }
@@ -431,11 +439,71 @@ void cg_cache_persist_sync(cg_cache *c) {
 
 /* --- index (callers hold mu) ------------------------------------------------ */
 
-static cg_cache_entry **slot_of(cg_cache *c, const uint8_t key[32]) {
-    cg_cache_entry **p = &c->buckets[hash_key(key) & (c->n_buckets - 1)];
-    while (*p && memcmp((*p)->key, key, 32) != 0)
-        p = &(*p)->hnext;
-    return p;
+/* The entry of key, or NULL. */
+static cg_cache_entry *ix_get(const cg_cache *c, const uint8_t key[32]) {
+    uint64_t tag = hash_key(key);
+    size_t mask = c->n_slots - 1;
+    for (size_t i = tag & mask; c->slots[i].e; i = (i + 1) & mask)
+        if (c->slots[i].tag == tag && memcmp(c->slots[i].e->key, key, 32) == 0)
+            return c->slots[i].e;
+    return NULL;
+}
+
+/* Takes e out of the index (nothing when it is not there). The entries
+ * after it in its run move back where their probe allows (backward-shift
+ * deletion), so the table never needs tombstones. */
+static void ix_del(cg_cache *c, const cg_cache_entry *e) {
+    uint64_t tag = hash_key(e->key);
+    size_t mask = c->n_slots - 1, i = tag & mask;
+    while (c->slots[i].e && c->slots[i].e != e)
+        i = (i + 1) & mask;
+    if (!c->slots[i].e)
+        return;
+    for (size_t j = (i + 1) & mask; c->slots[j].e; j = (j + 1) & mask) {
+        size_t home = c->slots[j].tag & mask;
+        /* slot j may fill the hole at i unless its home lies in (i, j] */
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            c->slots[i] = c->slots[j];
+            i = j;
+        }
+    }
+    c->slots[i].e = NULL;
+    c->slots[i].tag = 0;
+}
+
+static void ix_place(islot *slots, size_t n, cg_cache_entry *e) {
+    uint64_t tag = hash_key(e->key);
+    size_t i = tag & (n - 1);
+    while (slots[i].e)
+        i = (i + 1) & (n - 1);
+    slots[i].tag = tag;
+    slots[i].e = e;
+}
+
+/* Doubles the index; 0, or -1 when out of memory (the table stays). */
+static int ix_grow(cg_cache *c) {
+    size_t n = c->n_slots * 2;
+    islot *s = calloc(n, sizeof *s);
+    if (!s)
+        return -1;
+    for (size_t i = 0; i < c->n_slots; i++)
+        if (c->slots[i].e)
+            ix_place(s, n, c->slots[i].e);
+    free(c->slots);
+    c->slots = s;
+    c->n_slots = n;
+    return 0;
+}
+
+/* Adds e, whose key is not in the index: 0, or -1 when the index is full
+ * and could not grow (the caller keeps e). */
+static int ix_add(cg_cache *c, cg_cache_entry *e) {
+    if ((c->n_entries + 1) * 2 > c->n_slots && ix_grow(c) != 0 &&
+        (c->n_entries + 1) * 8 > c->n_slots * 7)
+        return -1; /* over 7/8 full: probes would get long */
+    ix_place(c->slots, c->n_slots, e);
+    return 0;
 }
 
 static void lru_unlink(cg_cache *c, cg_cache_entry *e) {
@@ -463,10 +531,7 @@ static void lru_front(cg_cache *c, cg_cache_entry *e) {
 /* Takes e out of the index and the LRU, drops the table's reference and
  * queues the deletion of its row (when it has one). */
 static void unlink_entry(cg_cache *c, cg_cache_entry *e) {
-    cg_cache_entry **p = slot_of(c, e->key);
-    if (*p == e)
-        *p = e->hnext;
-    e->hnext = NULL;
+    ix_del(c, e);
     lru_unlink(c, e);
     e->in_table = 0;
     c->n_entries--;
@@ -478,32 +543,12 @@ static void unlink_entry(cg_cache *c, cg_cache_entry *e) {
     cg_cache_entry_release(e);
 }
 
-static void grow(cg_cache *c) {
-    size_t n = c->n_buckets * 2;
-    cg_cache_entry **b = calloc(n, sizeof *b);
-    if (!b)
-        return; /* chains just get longer */
-    for (size_t i = 0; i < c->n_buckets; i++) {
-        cg_cache_entry *e = c->buckets[i];
-        while (e) {
-            cg_cache_entry *next = e->hnext;
-            size_t j = hash_key(e->key) & (n - 1);
-            e->hnext = b[j];
-            b[j] = e;
-            e = next;
-        }
-    }
-    free(c->buckets);
-    c->buckets = b;
-    c->n_buckets = n;
-}
-
 /* --- public -------------------------------------------------------------- */
 
 static cg_cache_entry *get(cg_cache *c, const uint8_t key[32]) {
     long long now = c->clock(c->clock_arg);
     pthread_mutex_lock(&c->mu);
-    cg_cache_entry *e = *slot_of(c, key);
+    cg_cache_entry *e = ix_get(c, key);
     if (e && e->expires_ms <= now) {
         unlink_entry(c, e);
         atomic_fetch_add(&c->expirations, 1);
@@ -558,7 +603,7 @@ void cg_cache_hit(cg_cache *c, cg_cache_entry *e, int64_t saved_nano, int how) {
 int cg_cache_contains(cg_cache *c, const uint8_t key[32]) {
     long long now = c->clock(c->clock_arg);
     pthread_mutex_lock(&c->mu);
-    const cg_cache_entry *e = *slot_of(c, key);
+    const cg_cache_entry *e = ix_get(c, key);
     int live = e && e->expires_ms > now;
     pthread_mutex_unlock(&c->mu);
     return live;
@@ -578,20 +623,20 @@ int cg_cache_put(cg_cache *c, cg_cache_entry *e) {
         return -1;
     }
     pthread_mutex_lock(&c->mu);
-    cg_cache_entry **p = slot_of(c, e->key);
-    if (*p) {
-        unlink_entry(c, *p); /* its row (if written) goes: a crash must not revive it */
+    cg_cache_entry *old = ix_get(c, e->key);
+    if (old) {
+        unlink_entry(c, old); /* its row (if written) goes: a crash must not revive it */
         atomic_fetch_add(&c->replaced, 1);
     }
     while (c->bytes + e->bytes > c->max_bytes && c->tail) {
         unlink_entry(c, c->tail);
         atomic_fetch_add(&c->evictions, 1);
     }
-    if (c->n_entries >= c->n_buckets)
-        grow(c);
-    p = slot_of(c, e->key);
-    e->hnext = NULL;
-    *p = e;
+    if (ix_add(c, e) != 0) {
+        pthread_mutex_unlock(&c->mu);
+        cg_cache_entry_release(e);
+        return -1;
+    }
     lru_front(c, e);
     e->in_table = 1;
     c->n_entries++;
@@ -654,7 +699,7 @@ size_t cg_cache_invalidate(cg_cache *c, const cg_cache_filter *f, cg_inv_cause c
     size_t removed = 0;
     pthread_mutex_lock(&c->mu);
     if (f->key) {
-        cg_cache_entry *e = *slot_of(c, f->key);
+        cg_cache_entry *e = ix_get(c, f->key);
         if (e && matches(e, f)) {
             unlink_entry(c, e);
             removed++;
@@ -801,11 +846,8 @@ int cg_cache_load(cg_cache *c, const char *db_path, char *err, size_t errlen) {
             continue;
         }
         pthread_mutex_lock(&c->mu);
-        int fits = c->bytes + e->bytes <= c->max_bytes && !*slot_of(c, e->key);
+        int fits = c->bytes + e->bytes <= c->max_bytes && !ix_get(c, e->key) && ix_add(c, e) == 0;
         if (fits) {
-            if (c->n_entries >= c->n_buckets)
-                grow(c);
-            *slot_of(c, e->key) = e;
             /* newest first: each older entry goes to the LRU's tail */
             e->prev = c->tail;
             if (c->tail)
@@ -861,7 +903,7 @@ void cg_cache_free(cg_cache *c) {
         o = next;
     }
     cg_cache_guard_free(&c->guard);
-    free(c->buckets);
+    free(c->slots);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->pmu);
     pthread_cond_destroy(&c->pcv);

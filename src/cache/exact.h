@@ -62,7 +62,7 @@ typedef struct cg_cache_entry {
     int64_t hits_persisted; /* hits as last written */
     int64_t stats_us;       /* when a counter update was last queued (monotonic) */
     size_t bytes;
-    struct cg_cache_entry *hnext, *prev, *next;
+    struct cg_cache_entry *prev, *next; /* LRU */
 } cg_cache_entry;
 
 /* Invalidation causes (stats, the cache_invalidations table). */
