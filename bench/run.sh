@@ -18,6 +18,13 @@
 #   BENCH_CACHE_MODES   exact-cache cells ["cache-hit cache-miss"; "" = none]
 #   BENCH_TIER_MODES    model-tiering cell ["tiering"; "" = none]
 #   BENCH_CACHE_CONNS   connection counts of the cache cells ["16"]
+#   BENCH_CELL_SLICES   rounds of the cache and tiering cells, whose verdicts
+#                    are paired per-round ratios with a confidence interval
+#                    (bench/paired.awk) [8; each round one BENCH_DURATION/
+#                    BENCH_SLICES-second slice per path]
+#   BENCH_AA         1 = an A/A control in the tiering cell: a second plain
+#                    twin (costgate-twin), so the run shows how far two
+#                    identical gateways drift apart [1]
 #   COSTGATE_BIN     gateway binary [build/costgate, release build]
 #
 # Writes bench/out/results-<date>.md (+ .tsv) and prints the table. Every
@@ -36,6 +43,8 @@ WORKERS2=${BENCH_WORKERS2:-1}
 CACHE_MODES=${BENCH_CACHE_MODES-"cache-hit cache-miss"}
 TIER_MODES=${BENCH_TIER_MODES-"tiering"}
 CACHE_CONNS=${BENCH_CACHE_CONNS:-16}
+AA=${BENCH_AA:-1}
+CELL_SLICES=${BENCH_CELL_SLICES:-8}
 BIN=${COSTGATE_BIN:-$ROOT/build/costgate}
 KEY=cg-bench-key
 OUTDIR="$BENCH/out"
@@ -184,6 +193,10 @@ if [ -n "$TIER_MODES" ]; then # tiering on: every request routed, no cascade
     # the two differ in tiering only (not in ledger size or history)
     start_gateway cgtp 1
     CGTP_PID=$GW_PID CGTP_PORT=$GW_PORT CGTP_LEDGER=$GW_LEDGER
+    if [ "$AA" = 1 ]; then # the A/A control: another plain twin
+        start_gateway cgtq 1
+        CGTQ_PID=$GW_PID CGTQ_PORT=$GW_PORT CGTQ_LEDGER=$GW_LEDGER
+    fi
     start_gateway cgt 1 "tiering:
   default_tier: small
   routable_keys: [bench]
@@ -258,17 +271,20 @@ slice() { # mode conns path slice# url server-pids ledger|- [flags]
 
 # One (mode, connections) cell over the paths in ${paths[@]}, each
 # "name url server-pids ledger|- [flags]".
-run_cell() { # mode conns
-    local mode=$1 c=$2 p k
+run_cell() { # mode conns [rounds, default SLICES]
+    local mode=$1 c=$2 rounds=${3:-$SLICES} p k
     log "$mode, $c connection(s)"
     for p in "${paths[@]}"; do
         set -- $p
         warm "$mode" "$c" "$2/v1/chat/completions" "${5:--}"
     done
     sleep 0.3
-    for k in $(seq "$SLICES"); do
-        for p in "${paths[@]}"; do
-            set -- $p
+    # round k starts at path (k-1) mod n: no path always runs first or right
+    # after the same neighbour (order effects cancel over the rounds)
+    local np=${#paths[@]} j
+    for k in $(seq "$rounds"); do
+        for j in $(seq 0 $((np - 1))); do
+            set -- ${paths[$(((k - 1 + j) % np))]}
             slice "$mode" "$c" "$1" "$k" "$2/v1/chat/completions" "${3//,/ }" "$4" "${5:--}"
         done
     done
@@ -321,11 +337,11 @@ for mode in $CACHE_MODES; do
                 "nginx http://127.0.0.1:$NGX_PORT ${NGX_PIDS// /,} - u"
                 "costgate http://127.0.0.1:$CG1_PORT $CG1_PID $CG1_LEDGER u"
                 "costgate-miss http://127.0.0.1:$CGC_PORT $CGC_PID $CGC_LEDGER u"
-                "costgate-nostore http://127.0.0.1:$CGC_PORT $CGC_PID $CGC_LEDGER n")
+                "costgate-nostore http://127.0.0.1:$CGC_PORT $CGC_PID $CGC_LEDGER un")
             ;;
         *) die "unknown cache mode $mode (cache-hit, cache-miss)" ;;
         esac
-        run_cell "$mode" "$c"
+        run_cell "$mode" "$c" "$CELL_SLICES"
     done
 done
 # Model tiering (docs/routing.md), non-streaming: costgate-tier routes every
@@ -338,14 +354,15 @@ for mode in $TIER_MODES; do
         paths=("nginx http://127.0.0.1:$NGX_PORT ${NGX_PIDS// /,} - -"
             "costgate http://127.0.0.1:$CGTP_PORT $CGTP_PID $CGTP_LEDGER -"
             "costgate-tier http://127.0.0.1:$CGT_PORT $CGT_PID $CGT_LEDGER -")
-        run_cell "$mode" "$c"
+        [ "$AA" = 1 ] && paths+=("costgate-twin http://127.0.0.1:$CGTQ_PORT $CGTQ_PID $CGTQ_LEDGER -")
+        run_cell "$mode" "$c" "$CELL_SLICES"
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load after: $LOAD_AFTER"
 
 # the gateway must still be healthy and silent about errors
-for d in cg1 cg2 cgc cgt cgtp; do
+for d in cg1 cg2 cgc cgt cgtp cgtq; do
     [ -f "$TMP/$d/stderr" ] || continue
     if grep -qiE 'error|warn' "$TMP/$d/stderr"; then
         log "costgate $d stderr:"
@@ -393,16 +410,18 @@ GIT_DIRTY=$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l)
 {
     echo "# costgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Command: \`bash bench/run.sh\` (BENCH_DURATION=$DURATION BENCH_SLICES=$SLICES BENCH_WARMUP=$WARMUP BENCH_CONNS=\"$CONNS\"$([ "$MODES" != "json stream" ] && echo " BENCH_MODES=\"$MODES\"")$([ "$WORKERS2" != 1 ] && echo " BENCH_WORKERS2=$WORKERS2")$([ -n "${BENCH_PROMPT_BYTES:-}" ] && echo " BENCH_PROMPT_BYTES=$BENCH_PROMPT_BYTES")$([ -n "${COSTGATE_BIN:-}" ] && echo " COSTGATE_BIN=$BIN"))"
+    echo "Command: \`bash bench/run.sh\` (BENCH_DURATION=$DURATION BENCH_SLICES=$SLICES BENCH_WARMUP=$WARMUP BENCH_CONNS=\"$CONNS\"$([ "$MODES" != "json stream" ] && echo " BENCH_MODES=\"$MODES\"")$([ "$WORKERS2" != 1 ] && echo " BENCH_WORKERS2=$WORKERS2")$([ -n "${BENCH_PROMPT_BYTES:-}" ] && echo " BENCH_PROMPT_BYTES=$BENCH_PROMPT_BYTES")$([ "$CELL_SLICES" != 8 ] && echo " BENCH_CELL_SLICES=$CELL_SLICES")$([ "$AA" != 1 ] && echo " BENCH_AA=$AA")$([ -n "${COSTGATE_BIN:-}" ] && echo " COSTGATE_BIN=$BIN"))"
     echo
     echo "- Machine: nproc $NCPU, $CPU_MODEL, kernel $(uname -r)"
     echo "- Versions: $NGINX_V, wrk $WRK_V, costgate $GIT_REV + $GIT_DIRTY uncommitted files under src/ ($BUILD_TYPE build, binary sha256 $BIN_ID)"
     echo "- Pinning: wrk (1 thread) on CPU $CCPU; the server under test and the mock upstream on CPU $SCPU (same for all paths)"
     echo "- Load average (1/5/15 min): before $LOAD_BEFORE, after $LOAD_AFTER"
-    echo "- Per path and cell: ${WARMUP}s warm-up, then $SLICES interleaved slices of ${SLICE}s; req/s over all slices (min..max of the slices), p50/p99 = median of the slices'"
+    echo "- Per path and cell: ${WARMUP}s warm-up, then $SLICES interleaved slices of ${SLICE}s ($CELL_SLICES in the cache and tiering cells; the order of the paths rotates by one each round); req/s over all slices (min..max of the slices), p50/p99 = median of the slices'"
     echo "- Ledger: on (SQLite WAL, synchronous=NORMAL, on $(df --output=source "$TMP" | tail -1)); costgate rows checked: every completed request has its committed ok row"
     echo
     awk -F'\t' -f "$BENCH/table.awk" "$TSV"
+    echo
+    awk -F'\t' -f "$BENCH/paired.awk" "${TSV%.tsv}.slices.tsv"
 } >"$REPORT"
 
 cat "$REPORT"
