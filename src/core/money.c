@@ -42,11 +42,26 @@ int cg_money_parse_usd(const char *s, int64_t *nano_out) {
 }
 
 char *cg_money_fmt(int64_t nano, char *buf, size_t len) {
-    /* "[-]whole.nnnnnnnnn" by hand: it runs for every response header */
+    /* "[-]whole.nnnnnnnnn" by hand, straight into buf: it runs for every
+     * response header (formatting into a scratch array and copying it out
+     * cost a store-forwarding stall per call: 2% of a cache hit in perf) */
+    if (len == 0)
+        return buf;
     uint64_t a = nano < 0 ? (uint64_t)(-(nano + 1)) + 1 : (uint64_t)nano;
-    char t[32];
-    char *e = t + sizeof t, *p = e;
     uint64_t frac = a % (uint64_t)CG_NANO_PER_USD, whole = a / (uint64_t)CG_NANO_PER_USD;
+    size_t digits = 1;
+    for (uint64_t w = whole; w >= 10; w /= 10)
+        digits++;
+    size_t n = (nano < 0) + digits + 10;
+    if (n > len - 1) { /* truncated: the leading len - 1 characters */
+        char t[32];
+        cg_money_fmt(nano, t, sizeof t);
+        memcpy(buf, t, len - 1);
+        buf[len - 1] = '\0';
+        return buf;
+    }
+    char *p = buf + n;
+    *p = '\0';
     for (int i = 0; i < 9; i++, frac /= 10)
         *--p = (char)('0' + frac % 10);
     *--p = '.';
@@ -56,13 +71,6 @@ char *cg_money_fmt(int64_t nano, char *buf, size_t len) {
     } while (whole);
     if (nano < 0)
         *--p = '-';
-    size_t n = (size_t)(e - p);
-    if (len == 0)
-        return buf;
-    if (n > len - 1)
-        n = len - 1;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
     return buf;
 }
 

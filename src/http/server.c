@@ -131,12 +131,12 @@ static uint64_t rng_next(cg_worker *w) {
     return w->rng[1] + s0;
 }
 
-void cg_worker_new_id(cg_worker *w, char out[48]) {
+void cg_worker_new_id(cg_worker *w, int64_t now_ms, char out[48]) {
     /* 48 bits of wall-clock milliseconds, then 48 random bits: ids sort by
      * time, so ledger inserts append to the primary-key B-tree instead of
      * touching random pages; the random part keeps them unique across
      * workers and restarts */
-    uint64_t ms = (uint64_t)cg_wall_ms();
+    uint64_t ms = (uint64_t)now_ms;
     uint64_t rnd = (rng_next(w) ^ ++w->counter) & 0xffffffffffffull;
     static const char hx[] = "0123456789abcdef";
     uint64_t v[2] = {ms & 0xffffffffffffull, rnd};

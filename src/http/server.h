@@ -33,8 +33,9 @@ struct cg_upstream *cg_worker_upstream(cg_worker *w);
 int cg_worker_id(const cg_worker *w);
 /* Runs fn(arg) on w's loop thread. Thread-safe. */
 void cg_worker_post(cg_worker *w, void (*fn)(void *), void *arg);
-/* A new unique request id ("req_" + 24 hex). */
-void cg_worker_new_id(cg_worker *w, char out[48]);
+/* A new unique request id ("req_" + 24 hex): the 48 low bits of now_ms
+ * (the request's wall-clock start, unix ms), then 48 random bits. */
+void cg_worker_new_id(cg_worker *w, int64_t now_ms, char out[48]);
 /* 1 if the request URI is exactly path (optionally followed by a query). */
 int cg_path_is(const char *uri, const char *path);
 /* Plain JSON reply, and an error in the given API's shape. */

@@ -109,7 +109,7 @@ cg_req *cg_req_new(struct cg_worker *w, cg_gateway *gw, struct cg_hreq *hreq) {
     r->hreq = hreq;
     r->t_start_us = cg_mono_us();
     r->ts_ms = cg_wall_ms();
-    cg_worker_new_id(w, r->id);
+    cg_worker_new_id(w, r->ts_ms, r->id); /* ids sort by ts_ms */
     cg_buf_init(&r->body_raw, gw->cfg->max_body_bytes);
     cg_buf_init(&r->up_body, gw->cfg->max_body_bytes + 4096);
     cg_buf_init(&r->up_resp, UP_RESP_MAX);

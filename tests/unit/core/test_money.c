@@ -120,6 +120,21 @@ static void test_fmt_short_buffer(void **state) {
     cg_money_fmt(INT64_C(123456789012), b, sizeof b); /* truncated, never overrun */
     assert_int_equal(b[7], '\0');
     assert_string_equal(b, "123.456");
+    /* every capacity: the full text's first cap - 1 characters, never more */
+    const int64_t vals[] = {0, 7, -7, INT64_C(123456789012), INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        char full[32];
+        cg_money_fmt(vals[i], full, sizeof full);
+        for (size_t cap = 1; cap <= sizeof full; cap++) {
+            char t[40];
+            memset(t, 'x', sizeof t);
+            cg_money_fmt(vals[i], t, cap);
+            size_t want = strlen(full) < cap - 1 ? strlen(full) : cap - 1;
+            assert_int_equal(strlen(t), want);
+            assert_memory_equal(t, full, want);
+            assert_int_equal(t[cap], 'x');
+        }
+    }
 }
 
 static void test_round_trip(void **state) {
