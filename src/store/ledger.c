@@ -140,10 +140,11 @@ static size_t row_encode(const cg_ledger_row *r, unsigned char *out) {
 }
 
 /* The row of record p[0..n); -1 when the record is malformed (a text
- * longer than its field, or a length past the end). */
+ * longer than its field, or a length past the end). Every field is set
+ * (each text NUL-terminated after its bytes), so r is not cleared first:
+ * that was a 1.9 KB memset per row. On -1, r holds a part of the row. */
 static int row_decode(const unsigned char *p, size_t n, cg_ledger_row *r) {
     const unsigned char *end = p + n;
-    memset(r, 0, sizeof *r);
     if (n < REC_FIXED)
         return -1;
 #define X(idx, f)                                                                                  \
@@ -169,6 +170,7 @@ static int row_decode(const unsigned char *p, size_t n, cg_ledger_row *r) {
         if (len > sizeof r->f - 1 || (size_t)(end - p - 2) < len)                                  \
             return -1;                                                                             \
         memcpy(r->f, p + 2, len);                                                                  \
+        r->f[len] = '\0';                                                                          \
         p += 2 + len;                                                                              \
     }
     CG_LEDGER_TEXT_COLUMNS(X)
