@@ -11,7 +11,10 @@
  *   - an answer that was not escalated and not (yet) rated: implicit_reward
  *   - the first attempt of a cascade that escalated, or an error: 0
  *   - thumbs up replaces the implicit reward with 1, thumbs down with 0.
- * Thread-safe (one mutex; every call is O(candidates)).
+ * Thread-safe. Deciding and recording take no lock in the usual case (each
+ * thread has its own ring of outcomes and its own view of the arms, merged
+ * and refreshed under one mutex: see bandit.c); snapshots, ratings and
+ * flushes see every outcome recorded before them.
  */
 #ifndef CG_ROUTE_BANDIT_H
 #define CG_ROUTE_BANDIT_H

@@ -7,7 +7,7 @@
  * the learned router's) suggestion, the bandit's choice among neighbouring
  * tiers, and tier arithmetic used by the cascade, budget downgrades and the
  * SLO fallback (next tier up, cheapest tier, the tier of a model).
- * Read-only after construction apart from the bandit, which locks itself.
+ * Read-only after construction apart from the bandit, which synchronizes itself.
  */
 #ifndef CG_ROUTE_ROUTER_H
 #define CG_ROUTE_ROUTER_H

@@ -3,7 +3,11 @@
  * tier, exploration stays under its cap, a rating replaces the implicit
  * reward exactly, arms survive a restart through the ledger file, and the
  * Thompson draws follow Beta(alpha, beta) for any shape (checked through how
- * often an arm beats a uniform one: P(X > U) = E[X] = alpha / (alpha + beta)). */
+ * often an arm beats a uniform one: P(X > U) = E[X] = alpha / (alpha + beta)).
+ * Threads record into their own rings and decide from their own views: what
+ * two threads recorded is all in a snapshot (and can be rated) right after,
+ * and the exploration cap holds over both threads' decisions. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -232,6 +236,132 @@ static void test_draws_follow_the_posterior(void **s) {
     rmdir(dir);
 }
 
+/* Two threads record outcomes at once (each ends with some still in its
+ * ring): a snapshot taken right after sees every one, and a rating finds a
+ * request whose outcome was not merged yet. */
+typedef struct rec_arg {
+    cg_bandit *b;
+    int thread;
+} rec_arg;
+
+enum { PER_THREAD = 1000 }; /* not a multiple of the ring: some stay in it */
+
+static void *record_many(void *p) {
+    const rec_arg *a = p;
+    for (int i = 0; i < PER_THREAD; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "t%d_%d", a->thread, i);
+        cg_bandit_record(a->b, id, "mt", a->thread, 1.0, 1000, 1);
+    }
+    return NULL;
+}
+
+static void test_records_from_two_threads_are_all_seen(void **s) {
+    (void)s;
+    cg_tiering_cfg t = cfg(0, 0.1);
+    cg_bandit *b = cg_bandit_new(&t, 5);
+    pthread_t th[2];
+    rec_arg args[2] = {{b, 0}, {b, 1}};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, record_many, &args[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(cg_bandit_feedback(b, "t1_999", -1), 0); /* the last one, unmerged */
+    cg_bandit_arm a[8];
+    size_t n = cg_bandit_snapshot(b, a, 8);
+    assert_int_equal(n, 2);
+    for (int k = 0; k < 2; k++) {
+        const cg_bandit_arm *x = arm(a, n, "mt", k ? "medium" : "small");
+        assert_non_null(x);
+        assert_int_equal(x->n, PER_THREAD);
+        assert_int_equal(x->cost_nano, (int64_t)PER_THREAD * 1000);
+        /* prior 1, 1; every outcome +1 / +0, but the rated one +0 / +1 */
+        double want_alpha = 1.0 + PER_THREAD - k, want_beta = 1.0 + k;
+        assert_true(x->alpha > want_alpha - 1e-6 && x->alpha < want_alpha + 1e-6);
+        assert_true(x->beta > want_beta - 1e-6 && x->beta < want_beta + 1e-6);
+        assert_int_equal(x->thumbs_down, k);
+    }
+    cg_bandit_free(b);
+}
+
+/* Two threads deciding at once, each from its own view and counters: the
+ * share of decisions away from the rules' tier stays within explore_max
+ * (give or take one per thread), and the budget is used. */
+typedef struct choose_arg {
+    cg_bandit *b;
+    int away, flagged;
+} choose_arg;
+
+enum { DECISIONS = 2000 };
+
+static void *choose_many(void *p) {
+    choose_arg *a = p;
+    int cand[2] = {0, 1}, explored;
+    for (int i = 0; i < DECISIONS; i++) {
+        a->away += cg_bandit_choose(a->b, "q", cand, 2, &explored) != 0;
+        a->flagged += explored;
+        if (i % 10 == 0) /* outcomes keep arriving: views refresh meanwhile */
+            cg_bandit_record(a->b, NULL, "q", 1, 1.0, 0, 0);
+    }
+    return NULL;
+}
+
+static void test_exploration_is_capped_across_threads(void **s) {
+    (void)s;
+    cg_tiering_cfg t = cfg(0, 0.1);
+    cg_bandit *b = cg_bandit_new(&t, 11);
+    for (int i = 0; i < 300; i++) {
+        cg_bandit_record(b, NULL, "q", 0, 0.0, 0, 0);
+        cg_bandit_record(b, NULL, "q", 1, 1.0, 0, 0);
+    }
+    pthread_t th[2];
+    choose_arg args[2] = {{b, 0, 0}, {b, 0, 0}};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, choose_many, &args[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    int away = args[0].away + args[1].away;
+    assert_int_equal(away, args[0].flagged + args[1].flagged);
+    assert_true(away <= (int)(0.1 * 2 * DECISIONS) + 2);
+    assert_true(away >= (int)(0.09 * 2 * DECISIONS));
+    cg_bandit_arm a[8];
+    size_t n = cg_bandit_snapshot(b, a, 8);
+    const cg_bandit_arm *x = arm(a, n, "q", "medium");
+    assert_non_null(x);
+    assert_int_equal(x->n, 300 + 2 * (DECISIONS / 10));
+    cg_bandit_free(b);
+}
+
+/* More intents than a thread keeps views of: the rest take the locked path
+ * and every outcome still lands on its arm; decisions for them still work. */
+static void test_many_intents_take_the_locked_path(void **s) {
+    (void)s;
+    cg_tiering_cfg t = cfg(0, 1.0);
+    cg_bandit *b = cg_bandit_new(&t, 13);
+    enum { INTENTS = 100 };
+    int cand[2] = {0, 1}, explored;
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < INTENTS; i++) {
+            char intent[16];
+            snprintf(intent, sizeof intent, "i%d", i);
+            int pick = cg_bandit_choose(b, intent, cand, 2, &explored);
+            assert_true(pick == 0 || pick == 1);
+            cg_bandit_record(b, NULL, intent, 1, 1.0, 0, 0);
+        }
+    cg_bandit_arm a[2 * INTENTS];
+    size_t n = cg_bandit_snapshot(b, a, 2 * INTENTS);
+    assert_int_equal(n, 2 * INTENTS); /* both candidates of every intent have an arm */
+    for (int i = 0; i < INTENTS; i++) {
+        char intent[16];
+        snprintf(intent, sizeof intent, "i%d", i);
+        const cg_bandit_arm *x = arm(a, n, intent, "medium");
+        assert_non_null(x);
+        assert_int_equal(x->n, 3);
+        assert_true(x->alpha > 3.999 && x->alpha < 4.001);
+    }
+    cg_bandit_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns_the_tier_that_pays),
@@ -240,6 +370,9 @@ int main(void) {
         cmocka_unit_test(test_feedback_replaces_implicit_reward),
         cmocka_unit_test(test_persists_through_the_ledger),
         cmocka_unit_test(test_draws_follow_the_posterior),
+        cmocka_unit_test(test_records_from_two_threads_are_all_seen),
+        cmocka_unit_test(test_exploration_is_capped_across_threads),
+        cmocka_unit_test(test_many_intents_take_the_locked_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
