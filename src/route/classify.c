@@ -15,6 +15,9 @@
 
 #include <math.h>
 #include <regex.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -781,6 +784,29 @@ static inline __attribute__((always_inline)) void try_keywords(const cg_classifi
     match_at(c, p, n, i, lc, k);
 }
 
+/* The end of the run of B_LETTER bytes ([A-Za-z_]) from j: the first index
+ * at or after j that is not one, or n. 16 bytes at a time where the text
+ * has them (the inside of words was ~a third of the scan's instructions). */
+static inline size_t letters_end(const uint8_t *cls, const uint8_t *p, size_t j, size_t n) {
+#if defined(__SSE2__)
+    const __m128i a = _mm_set1_epi8('a'), low = _mm_set1_epi8(0x20), z = _mm_set1_epi8(25),
+                  us = _mm_set1_epi8('_');
+    while (j + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + j));
+        /* (b | 0x20) - 'a' <= 25 (unsigned) is exactly A-Z and a-z */
+        __m128i d = _mm_sub_epi8(_mm_or_si128(v, low), a);
+        __m128i letter = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, z), d), _mm_cmpeq_epi8(v, us));
+        unsigned other = (unsigned)_mm_movemask_epi8(letter) ^ 0xFFFFu;
+        if (other)
+            return j + (size_t)__builtin_ctz(other);
+        j += 16;
+    }
+#endif
+    while (j < n && cls[p[j]] == B_LETTER)
+        j++;
+    return j;
+}
+
 /* One pass: features, and keywords tried only where one can start. A
  * keyword that starts with a letter or digit needs a word start, so the
  * inside of ASCII words is skipped in a tight loop; keywords never start
@@ -801,10 +827,7 @@ static void scan(const cg_classifier *c, const uint8_t *p, size_t n, int line0, 
             prev_digit = 0;
             if (i + 1 < n && (i == 0 || !(cls[p[i - 1]] & B_WORD)))
                 try_keywords(c, p, n, i, lc, k);
-            size_t j = i + 1;
-            while (j + 1 < n && cls[p[j]] == B_LETTER && cls[p[j + 1]] == B_LETTER)
-                j += 2;
-            j += j < n && cls[p[j]] == B_LETTER;
+            size_t j = letters_end(cls, p, i + 1, n);
             last_visible = p[j - 1];
             if (j < n && p[j] == ' ') { /* the usual single space: no pass of its own */
                 in_word = 0;

@@ -253,6 +253,52 @@ static void test_word_boundaries(void **state) {
     assert_true(r.flags & CG_CF_CODE);
 }
 
+/* Words of every length around the scanner's 16-byte steps: random texts of
+ * filler words (x, z, X, Z and _, which start no keyword) with standalone
+ * keywords, keywords glued to filler on either side (not words of their
+ * own: never counted) and several separators. The word count and the
+ * simple/complex keyword counts are known by construction. */
+static void test_word_runs_random(void **state) {
+    (void)state;
+    static const char fill[] = "xzXZ_";
+    static const char *const sep[] = {" ", "  ", "\t", " \n", ", "};
+    uint64_t s = 0x9E3779B97F4A7C15u;
+    char *text = malloc(8192);
+    assert_non_null(text);
+    for (int round = 0; round < 400; round++) {
+        size_t n = 0;
+        uint32_t words = 0, simple = 0, complex = 0;
+        while (n < 3000) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            unsigned kind = (unsigned)(s % 8), len = 1 + (unsigned)((s >> 8) % 40);
+            const char *kw = (s >> 20) & 1 ? "why" : "translate";
+            if (kind == 0) { /* a keyword on its own */
+                n += (size_t)sprintf(text + n, "%s", kw);
+                simple += kw[0] == 't';
+                complex += kw[0] == 'w';
+            } else {
+                if (kind == 1) /* filler, then the keyword: inside a word */
+                    for (unsigned i = 0; i < len; i++)
+                        text[n++] = fill[(s >> (24 + i % 32)) % 5];
+                if (kind <= 2)
+                    n += (size_t)sprintf(text + n, "%s", kw);
+                if (kind != 1) /* kind 2: the keyword runs on into filler */
+                    for (unsigned i = 0; i < len; i++)
+                        text[n++] = fill[(s >> (24 + i % 32)) % 5];
+            }
+            words++;
+            const char *sp = sep[(s >> 40) % 5];
+            memcpy(text + n, sp, strlen(sp));
+            n += strlen(sp); /* "word," is still one word */
+        }
+        cg_class_result r = run_full(C, text, n, NULL, NULL, 0, 1);
+        assert_int_equal(r.words, words);
+        assert_float_equal(r.feat[CG_FEAT_SIMPLE_KW], log1p((double)simple), 1e-4);
+        assert_float_equal(r.feat[CG_FEAT_COMPLEX_KW], log1p((double)complex), 1e-4);
+    }
+    free(text);
+}
+
 static void test_invalid_utf8_and_limits(void **state) {
     (void)state;
     const char bad[] = "\xff\xfe\xc0\xaf \xed\xa0\x80 번역해 \xf4\x90\x80\x80 \xeb\xb2";
@@ -501,6 +547,7 @@ int main(void) {
         cmocka_unit_test(test_math_multistep_reasoning),
         cmocka_unit_test(test_output_length_and_turns),
         cmocka_unit_test(test_word_boundaries),
+        cmocka_unit_test(test_word_runs_random),
         cmocka_unit_test(test_invalid_utf8_and_limits),
         cmocka_unit_test(test_long_prompt_head_and_tail),
         cmocka_unit_test(test_note),
