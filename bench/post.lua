@@ -44,6 +44,25 @@ if os.getenv("BENCH_UNIQUE") == "1" then
   end
 end
 
+-- BENCH_PROMPTS=FILE: one JSON string literal per line (a prompt, already
+-- escaped); request n sends line n (cycling) as the user message, so the
+-- bodies are real prompts of real lengths (bench/run.sh's tiering-real
+-- cell: Arena-Hard's 1,250 prompts).
+local prompts_file = os.getenv("BENCH_PROMPTS")
+if prompts_file and prompts_file ~= "" then
+  local lines = {}
+  for line in io.lines(prompts_file) do lines[#lines + 1] = line end
+  local pre = '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},' ..
+    '{"role":"user","content":'
+  local post = '}],"max_tokens":32' ..
+    (stream and ',"stream":true,"stream_options":{"include_usage":true}' or '') .. '}'
+  local n = math.random(#lines) - 1
+  function request()
+    n = n + 1
+    return wrk.format(nil, nil, nil, pre .. lines[n % #lines + 1] .. post)
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

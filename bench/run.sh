@@ -16,7 +16,9 @@
 #   BENCH_WORKERS2   1 = extra costgate row with workers: 2 at 16 connections [1]
 #   BENCH_PROMPT_BYTES  pad the user message to about this size [unset: ~190-byte body]
 #   BENCH_CACHE_MODES   exact-cache cells ["cache-hit cache-miss"; "" = none]
-#   BENCH_TIER_MODES    model-tiering cell ["tiering"; "" = none]
+#   BENCH_TIER_MODES    model-tiering cells ["tiering tiering-real"; "" = none]:
+#                    tiering = the fixed short body; tiering-real = Arena-Hard's
+#                    1,250 prompts in turn (mean 873 bytes; needs ../shared/data)
 #   BENCH_CACHE_CONNS   connection counts of the cache cells ["16"]
 #   BENCH_CELL_SLICES   rounds of the cache and tiering cells, whose verdicts
 #                    are paired per-round ratios with a confidence interval
@@ -41,7 +43,8 @@ SCPU=${BENCH_SERVER_CPU:-0}
 CCPU=${BENCH_CLIENT_CPU:-1}
 WORKERS2=${BENCH_WORKERS2:-1}
 CACHE_MODES=${BENCH_CACHE_MODES-"cache-hit cache-miss"}
-TIER_MODES=${BENCH_TIER_MODES-"tiering"}
+TIER_MODES=${BENCH_TIER_MODES-"tiering tiering-real"}
+DATA=${BENCH_DATA:-$ROOT/../shared/data}
 CACHE_CONNS=${BENCH_CACHE_CONNS:-16}
 AA=${BENCH_AA:-1}
 CELL_SLICES=${BENCH_CELL_SLICES:-8}
@@ -188,6 +191,11 @@ if [ -n "$CACHE_MODES" ]; then # the exact cache on, defaults otherwise
     CGC_PID=$GW_PID CGC_PORT=$GW_PORT CGC_LEDGER=$GW_LEDGER
 fi
 
+if [[ " $TIER_MODES " == *" tiering-real "* ]]; then # the prompts, one JSON string a line
+    sed -n 's/.*"prompt":\(".*"\)}$/\1/p' "$DATA"/arena-hard/v0.1_question.jsonl \
+        "$DATA"/arena-hard/v2.0_question.jsonl >"$TMP/prompts.txt" 2>/dev/null || true
+    [ "$(wc -l <"$TMP/prompts.txt")" -gt 1000 ] || die "no Arena-Hard prompts under $DATA/arena-hard"
+fi
 if [ -n "$TIER_MODES" ]; then # tiering on: every request routed, no cascade
     # and its plain twin, started alongside and idle until the same cell, so
     # the two differ in tiering only (not in ledger size or history)
@@ -222,9 +230,9 @@ ledger_counts() { # ledger -> "total ok"
 # rows are summed over its slices; p50/p99 are the medians of the slices'.
 printf 'mode\tconns\tpath\tslice\trequests\tduration_us\tp50_us\tp99_us\terrors\tserver_ticks\tmock_ticks\tledger_rows\tledger_ok\n' >"$TMP/slices.tsv"
 
-wrk_cmd() { # seconds conns url stream [flags: u = unique bodies, n = no-store]
+wrk_cmd() { # seconds conns url stream [flags: u = unique bodies, n = no-store, r = real prompts]
     local flags=${5:--}
-    BENCH_KEY=$KEY BENCH_STREAM=$4 BENCH_UNIQUE=$([[ $flags == *u* ]] && echo 1 || echo 0) \
+    BENCH_PROMPTS=$([[ $flags == *r* ]] && echo "$TMP/prompts.txt" || true) BENCH_KEY=$KEY BENCH_STREAM=$4 BENCH_UNIQUE=$([[ $flags == *u* ]] && echo 1 || echo 0) \
         BENCH_NO_STORE=$([[ $flags == *n* ]] && echo 1 || echo 0) taskset -c "$CCPU" timeout $(($1 + 30)) wrk -t1 -c"$2" \
         --timeout 10s --latency -s "$BENCH/post.lua" -d"$1s" "$3"
 }
@@ -350,11 +358,16 @@ done
 # next to nginx and a plain gateway started with it (costgate, here the twin
 # cgtp: same age, same empty ledger at the start of the cell).
 for mode in $TIER_MODES; do
+    case "$mode" in
+    tiering) fl=- ;;
+    tiering-real) fl=r ;;
+    *) die "unknown tiering mode $mode (tiering, tiering-real)" ;;
+    esac
     for c in $CACHE_CONNS; do
-        paths=("nginx http://127.0.0.1:$NGX_PORT ${NGX_PIDS// /,} - -"
-            "costgate http://127.0.0.1:$CGTP_PORT $CGTP_PID $CGTP_LEDGER -"
-            "costgate-tier http://127.0.0.1:$CGT_PORT $CGT_PID $CGT_LEDGER -")
-        [ "$AA" = 1 ] && paths+=("costgate-twin http://127.0.0.1:$CGTQ_PORT $CGTQ_PID $CGTQ_LEDGER -")
+        paths=("nginx http://127.0.0.1:$NGX_PORT ${NGX_PIDS// /,} - $fl"
+            "costgate http://127.0.0.1:$CGTP_PORT $CGTP_PID $CGTP_LEDGER $fl"
+            "costgate-tier http://127.0.0.1:$CGT_PORT $CGT_PID $CGT_LEDGER $fl")
+        [ "$AA" = 1 ] && paths+=("costgate-twin http://127.0.0.1:$CGTQ_PORT $CGTQ_PID $CGTQ_LEDGER $fl")
         run_cell "$mode" "$c" "$CELL_SLICES"
     done
 done
