@@ -472,8 +472,7 @@ static void ix_del(cg_cache *c, const cg_cache_entry *e) {
     c->slots[i].tag = 0;
 }
 
-static void ix_place(islot *slots, size_t n, cg_cache_entry *e) {
-    uint64_t tag = hash_key(e->key);
+static void ix_place(islot *slots, size_t n, uint64_t tag, cg_cache_entry *e) {
     size_t i = tag & (n - 1);
     while (slots[i].e)
         i = (i + 1) & (n - 1);
@@ -489,7 +488,7 @@ static int ix_grow(cg_cache *c) {
         return -1;
     for (size_t i = 0; i < c->n_slots; i++)
         if (c->slots[i].e)
-            ix_place(s, n, c->slots[i].e);
+            ix_place(s, n, c->slots[i].tag, c->slots[i].e); /* no entry read */
     free(c->slots);
     c->slots = s;
     c->n_slots = n;
@@ -497,12 +496,12 @@ static int ix_grow(cg_cache *c) {
 }
 
 /* Adds e, whose key is not in the index: 0, or -1 when the index is full
- * and could not grow (the caller keeps e). */
+ * and could not grow (e is not in the index; the caller disposes of it). */
 static int ix_add(cg_cache *c, cg_cache_entry *e) {
     if ((c->n_entries + 1) * 2 > c->n_slots && ix_grow(c) != 0 &&
         (c->n_entries + 1) * 8 > c->n_slots * 7)
         return -1; /* over 7/8 full: probes would get long */
-    ix_place(c->slots, c->n_slots, e);
+    ix_place(c->slots, c->n_slots, hash_key(e->key), e);
     return 0;
 }
 
