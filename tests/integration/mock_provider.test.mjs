@@ -16,6 +16,7 @@ import {
 } from '../mock/provider.mjs';
 
 const PROVIDER = fileURLToPath(new URL('../mock/provider.mjs', import.meta.url));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let mock;
 let base;
@@ -507,14 +508,17 @@ test('directive delay, first_byte and drip', async () => {
   t = performance.now();
   await anthropic.messages.create({ model: 'c', max_tokens: 5, messages: U('x [[mock:delay=120]]') });
   assert.ok(performance.now() - t >= 110);
-  // first_byte: headers come at once, the first event later
+  // first_byte: headers come at once, the first event later (no upper
+  // wall-clock bound: right after the headers the body has not started)
   t = performance.now();
-  const r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: oaiHeaders, body: JSON.stringify({ model: 'm', stream: true, messages: U('x [[mock:first_byte=300,words=2]]') }) });
-  const th = performance.now() - t;
-  assert.ok(th < 200, `headers before the first byte (${th})`);
+  const r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: oaiHeaders, body: JSON.stringify({ model: 'm', stream: true, messages: U('x [[mock:first_byte=2000,words=2]]') }) });
+  assert.equal(r.status, 200);
   const it = r.body[Symbol.asyncIterator]();
-  await it.next();
-  assert.ok(performance.now() - t >= 290);
+  const first = it.next();
+  const early = await Promise.race([first.then(() => 'body'), sleep(20).then(() => 'nothing yet')]);
+  assert.equal(early, 'nothing yet', 'the headers came before the first byte');
+  await first;
+  assert.ok(performance.now() - t >= 1990);
   for (;;) if ((await it.next()).done) break;
   // drip: chunks spaced out
   t = performance.now();
@@ -694,16 +698,14 @@ test('x-mock header works on every endpoint (status on models and embeddings)', 
   assert.equal(n.json.usage, undefined);
 });
 
-test('keep-alive: many sequential requests reuse the connection quickly', async () => {
+test('keep-alive: many sequential requests reuse the connection', async () => {
   const body = JSON.stringify({ model: 'm', messages: U('bench') });
-  const t = performance.now();
   for (let i = 0; i < 300; i++) {
     const r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: oaiHeaders, body });
     await r.arrayBuffer();
   }
-  const per = (performance.now() - t) / 300;
-  assert.ok(per < 25, `per request ${per.toFixed(3)} ms`);
-  // each record carries the connection number: sequential fetches reuse pooled sockets
+  // no wall-clock bound (CI is noisy; speed is measured in bench/). Each
+  // record carries the connection number: sequential fetches reuse pooled sockets
   assert.equal(mock.requests.length, 300);
   assert.ok(mock.requests.every((r) => Number.isInteger(r.conn)));
   assert.ok(new Set(mock.requests.map((r) => r.conn)).size <= 4);

@@ -353,7 +353,7 @@ test('the evaluator runs every slo_eval_interval_ms on its own; a slow webhook d
   const T = T0 + 300 * MIN;
   assert.equal((await adminR('/admin/test/clock', { now_ms: T })).status, 200);
   assert.equal(hooksR.length, 0);
-  hookRDelay = 2500;
+  hookRDelay = 4000;
   let arrived = false;
   const arrival = new Promise((r) => { hookRArrived = () => { arrived = true; r(); }; });
   // $0.002 at once against $0.01 a day: the fast pair fires at the runner's
@@ -362,13 +362,12 @@ test('the evaluator runs every slo_eval_interval_ms on its own; a slow webhook d
   await Promise.race([arrival, sleep(3000)]);
   assert.ok(arrived, 'the evaluator fired on its own');
   // the webhook is hanging now: requests must not wait for it
-  const t = Date.now();
+  // (the receiver answers the webhook after 4 s: a request answered before
+  // that did not wait for it; no wall-clock bound, CI is noisy)
   const r = await sendR('cheap q', 'gpt-4o-mini');
-  const took = Date.now() - t;
   assert.equal(r.status, 200);
-  assert.ok(took < 1200, `a request took ${took} ms while the webhook hung`);
   assert.equal(hooksR.length, 0, 'the webhook is still pending');
-  for (let i = 0; i < 200 && hooksR.length === 0; i++) await sleep(20);
+  for (let i = 0; i < 500 && hooksR.length === 0; i++) await sleep(20);
   assert.equal(hooksR.length, 1);
   assert.equal(hooksR[0].event, 'alert_fired');
   assert.equal(hooksR[0].slo, 'daily_cost_total');

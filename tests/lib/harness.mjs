@@ -2,7 +2,8 @@
 // provider on loopback, with a throw-away config and SQLite ledger, and reads
 // the ledger back with the sqlite3 CLI. Shared by tests/integration,
 // tests/e2e and bench/.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync, readdirSync, openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve, basename } from 'node:path';
@@ -19,6 +20,7 @@ export const ADMIN_KEY = 'cg-test-admin-key';
 export const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const execFileP = promisify(execFile);
 
 export async function startMockProcess() {
   const child = spawn(process.execPath, [join(ROOT, 'tests/mock/provider.mjs'), '--port', '0'],
@@ -130,48 +132,74 @@ export async function startGateway(opts = {}) {
 // and 128), so a test reads the rows of the answers it has. A ring whose
 // process is gone (kill -9) makes no progress: after 300 ms without any it is
 // left for the next start to recover.
-export function waitSpool(ledger, ms = 3000) {
+// One look at the spool rings: how many have records not yet committed, and
+// a fingerprint of their progress.
+function spoolState(ledger) {
   const dir = dirname(ledger), prefix = basename(ledger) + '-spool-';
-  const nap = new Int32Array(new SharedArrayBuffer(4));
+  let pending = 0, state = '', names = [];
+  try { names = readdirSync(dir).filter((n) => n.startsWith(prefix)); } catch { return null; }
+  for (const n of names) {
+    let fd;
+    try {
+      fd = openSync(join(dir, n), 'r');
+      const h = Buffer.alloc(136);
+      if (readSync(fd, h, 0, 136, 0) === 136) {
+        const committed = h.readBigUInt64LE(64), head = h.readBigUInt64LE(128);
+        if (head > committed) pending++;
+        state += `${n}:${committed};`;
+      }
+    } catch { /* removed meanwhile */ } finally { if (fd !== undefined) closeSync(fd); }
+  }
+  return { pending, state };
+}
+
+// Drives the wait with `nap(ms)` (blocking or not); returns when done.
+function* spoolWaiter(ledger, ms) {
   const t0 = Date.now();
   let last = '', since = Date.now();
   for (;;) {
-    let pending = 0, state = '';
-    let names = [];
-    try { names = readdirSync(dir).filter((n) => n.startsWith(prefix)); } catch { return; }
-    for (const n of names) {
-      let fd;
-      try {
-        fd = openSync(join(dir, n), 'r');
-        const h = Buffer.alloc(136);
-        if (readSync(fd, h, 0, 136, 0) === 136) {
-          const committed = h.readBigUInt64LE(64), head = h.readBigUInt64LE(128);
-          if (head > committed) pending++;
-          state += `${n}:${committed};`;
-        }
-      } catch { /* removed meanwhile */ } finally { if (fd !== undefined) closeSync(fd); }
-    }
-    if (!pending) return;
-    if (state !== last) { last = state; since = Date.now(); }
+    const s = spoolState(ledger);
+    if (!s || !s.pending) return;
+    if (s.state !== last) { last = s.state; since = Date.now(); }
     if (Date.now() - since > 300 || Date.now() - t0 > ms) return;
-    Atomics.wait(nap, 0, 0, 2);
+    yield 2;
   }
 }
 
-// Ledger rows as objects (sqlite3 -json). `where` is trusted test SQL.
+export function waitSpool(ledger, ms = 3000) {
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (const d of spoolWaiter(ledger, ms)) Atomics.wait(nap, 0, 0, d);
+}
+
+// The same without blocking the event loop: for tests that run the mock
+// provider in their own process while a gateway is still streaming from it.
+export async function waitSpoolAsync(ledger, ms = 3000) {
+  for (const d of spoolWaiter(ledger, ms)) await sleep(d);
+}
+
+const rowsQuery = (ledger, where) =>
+  ['-json', ledger, `SELECT * FROM ledger WHERE ${where} ORDER BY ts_ms, request_id`];
+
 export function ledgerRows(ledger, where = '1=1') {
   waitSpool(ledger);
-  const out = execFileSync('sqlite3', ['-json', ledger, `SELECT * FROM ledger WHERE ${where} ORDER BY ts_ms, request_id`], { encoding: 'utf8' });
+  const out = execFileSync('sqlite3', rowsQuery(ledger, where), { encoding: 'utf8' });
   return out.trim() ? JSON.parse(out) : [];
+}
+
+export async function ledgerRowsAsync(ledger, where = '1=1') {
+  await waitSpoolAsync(ledger);
+  const { stdout } = await execFileP('sqlite3', rowsQuery(ledger, where), { encoding: 'utf8' });
+  return stdout.trim() ? JSON.parse(stdout) : [];
 }
 
 // Rows are visible a few ms after the client has its answer (ledgerRows
 // waits for the spool); this bounds rows that settle later (a client that
-// left mid-stream, a drain).
+// left mid-stream, a drain). It never blocks the event loop: a mock provider
+// in this process keeps streaming to the gateway meanwhile.
 export async function waitRows(ledger, where, n, ms = 5000) {
   const t0 = Date.now();
   for (;;) {
-    const rows = existsSync(ledger) ? ledgerRows(ledger, where) : [];
+    const rows = existsSync(ledger) ? await ledgerRowsAsync(ledger, where) : [];
     if (rows.length >= n || Date.now() - t0 > ms) return rows;
     await sleep(20);
   }
