@@ -228,6 +228,7 @@ struct cg_classifier {
     size_t n_intents;
     size_t n_regex;         /* over all intents */
     uint8_t cls[256];       /* B_* class of each byte */
+    uint8_t first[256];     /* 1: the byte, lower-cased, starts some keyword */
     uint16_t start2[65537]; /* kws[start2[k] .. start2[k + 1]) have first two bytes k */
     /* the prefilter, one bit per key: a position is tried only if the
      * keywords can start there by their first 2, 3 and 4 bytes */
@@ -614,9 +615,12 @@ cg_classifier *cg_classifier_new(const cg_classify_cfg *cfg_in, char *err, size_
             i++;
         c->start2[k] = (uint16_t)i;
     }
+    const uint8_t *lc = lc_table();
     for (size_t i = 0; i < c->n_kws; i++) {
         const kw *w = &c->kws[i];
         uint32_t k3 = ((uint32_t)w->key << 8) | (uint8_t)w->s[2];
+        for (unsigned b = 0; b < 256; b++)
+            c->first[b] |= lc[b] == (uint8_t)w->s[0];
         bit_set(c->p2, w->key);
         if (w->len == 2) {
             bit_set(c->s2, w->key);
@@ -640,7 +644,8 @@ fail:
 
 /* Length of the valid UTF-8 sequence at p (2..4), or 0 if invalid; the
  * code point in *cp. Never reads past p + n. */
-static size_t utf8_seq(const uint8_t *p, size_t n, uint32_t *cp) {
+static inline __attribute__((always_inline)) size_t utf8_seq(const uint8_t *p, size_t n,
+                                                             uint32_t *cp) {
     uint8_t b = p[0];
     size_t len;
     uint32_t v, min;
@@ -810,8 +815,10 @@ static inline size_t letters_end(const uint8_t *cls, const uint8_t *p, size_t j,
 /* One pass: features, and keywords tried only where one can start. A
  * keyword that starts with a letter or digit needs a word start, so the
  * inside of ASCII words is skipped in a tight loop; keywords never start
- * with whitespace or a UTF-8 continuation byte. line0: p[0] starts a line. */
-static void scan(const cg_classifier *c, const uint8_t *p, size_t n, int line0, counts *k) {
+ * with whitespace or a UTF-8 continuation byte. line0: p[0] starts a line.
+ * The portable scan, and the reference the block scan is checked against
+ * (cg_classify_scan_selfcheck). */
+static void scan_bytes(const cg_classifier *c, const uint8_t *p, size_t n, int line0, counts *k) {
     const uint8_t *lc = lc_table(), *cls = c->cls;
     int in_word = 0, prev_digit = 0;
     size_t utf8_until = 0;
@@ -890,6 +897,216 @@ static void scan(const cg_classifier *c, const uint8_t *p, size_t n, int line0, 
         i++;
     }
     k->code_lines += is_code_end(last_visible);
+}
+
+#if defined(__SSE2__)
+/* Bit masks of one 64-byte block: bit j stands for byte j. */
+typedef struct blockmask {
+    uint64_t sp, nl, word, digit, high, lead;
+} blockmask;
+
+static inline uint64_t mm(__m128i x) {
+    return (uint64_t)(uint32_t)_mm_movemask_epi8(x);
+}
+
+/* Bytes in [lo, lo + len) (len <= 128), per byte: shifted so the range
+ * starts at -128, one signed compare. */
+static inline __m128i in_range(__m128i v, uint8_t lo, int len) {
+    __m128i x = _mm_add_epi8(v, _mm_set1_epi8((char)(uint8_t)(0x80 - lo)));
+    return _mm_cmplt_epi8(x, _mm_set1_epi8((char)(-128 + len)));
+}
+
+static inline __attribute__((always_inline)) void block_masks(const uint8_t *q, blockmask *m) {
+    for (int h = 0; h < 4; h++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q + 16 * h));
+        /* b | 0x20 in 'a'..'z' is exactly A-Z and a-z */
+        __m128i letter = _mm_or_si128(in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26),
+                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+        __m128i digit = in_range(v, '0', 10);
+        __m128i space = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), in_range(v, '\t', 5));
+        uint64_t high = mm(v);
+        /* >= 0xC0: signed > -65, and negative */
+        uint64_t lead = mm(_mm_cmpgt_epi8(v, _mm_set1_epi8(-65))) & high;
+        int sh = 16 * h;
+        uint64_t sp = mm(space) << sh, nl = mm(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))) << sh,
+                 word = mm(_mm_or_si128(letter, digit)) << sh, dg = mm(digit) << sh;
+        if (h == 0) {
+            m->sp = sp, m->nl = nl, m->word = word, m->digit = dg, m->high = high, m->lead = lead;
+        } else {
+            m->sp |= sp, m->nl |= nl, m->word |= word, m->digit |= dg;
+            m->high |= high << sh, m->lead |= lead << sh;
+        }
+    }
+}
+
+static inline unsigned popcount64(uint64_t x) {
+    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+    return (unsigned)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
+/* Bits [0, j) set, j <= 64. */
+static inline uint64_t below(unsigned j) {
+    return j >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << j) - 1;
+}
+
+/* The scan 64 bytes at a time, counting exactly what scan_bytes counts.
+ * Byte classes become bit masks; words, digits and numbers are popcounts of
+ * run starts; only the positions that need a look of their own are visited
+ * one by one: keyword candidates (an ASCII word's first byte, punctuation,
+ * a UTF-8 lead byte), operators and '?', bytes >= 0x80 (UTF-8 checks) and
+ * newlines (line starts, code-line ends). English prose has about one
+ * candidate per five bytes; the inside of words is never visited. */
+static void scan_blocks(const cg_classifier *c, const uint8_t *p, size_t n, int line0, counts *k) {
+    const uint8_t *lc = lc_table(), *cls = c->cls;
+    uint64_t prev_sp = 1, prev_digit = 0, prev_word = 0; /* byte -1: a space, not a word */
+    uint8_t last_visible = 0; /* last non-space byte of the current line */
+    uint64_t cover_next = 0;  /* continuation bytes of a sequence begun in the last block */
+    uint8_t pad[64];
+    if (line0)
+        line_start(p, n, 0, k);
+    for (size_t base = 0; base < n; base += 64) {
+        size_t len = n - base < 64 ? n - base : 64;
+        const uint8_t *q = p + base;
+        if (len < 64) { /* the last block: spaces after the end count for nothing */
+            memset(pad, ' ', sizeof pad);
+            memcpy(pad, q, len);
+            q = pad;
+        }
+        blockmask m;
+        block_masks(q, &m);
+        uint64_t valid = below((unsigned)len), ns = ~m.sp & valid;
+        k->words += popcount64(ns & ((m.sp << 1) | prev_sp));
+        k->digits += popcount64(m.digit);
+        k->numbers += popcount64(m.digit & ~((m.digit << 1) | prev_digit));
+        /* punctuation, operators, '?' and control bytes: not space, not a
+         * word byte, ASCII */
+        uint64_t other = ns & ~m.word & ~m.high;
+        /* punctuation: '?', operators next to digits, and a keyword only
+         * where one starts with that byte (most punctuation starts none) */
+        for (uint64_t b = other; b; b &= b - 1) {
+            size_t i = base + (size_t)__builtin_ctzll(b);
+            uint8_t f = cls[p[i]];
+            if (f & B_QUEST) {
+                k->questions++;
+            } else if (f & B_OP) {
+                int before = (i >= 1 && is_digit(p[i - 1])) ||
+                             (i >= 2 && p[i - 1] == ' ' && is_digit(p[i - 2]));
+                int after = (i + 1 < n && is_digit(p[i + 1])) ||
+                            (i + 2 < n && p[i + 1] == ' ' && is_digit(p[i + 2]));
+                k->math_ops += before && after;
+            }
+            if (c->first[p[i]] && i + 1 < n)
+                try_keywords(c, p, n, i, lc, k);
+        }
+        /* UTF-8: every lead byte is decoded; a continuation byte is valid
+         * only inside a valid sequence (covered), which is what the byte
+         * scan finds by decoding at each byte past the last sequence */
+        uint64_t covered = cover_next;
+        cover_next = 0;
+        for (uint64_t b = m.lead; b; b &= b - 1) {
+            unsigned j = (unsigned)__builtin_ctzll(b);
+            size_t i = base + j;
+            uint32_t cp = 0;
+            size_t sl = utf8_seq(p + i, n - i, &cp);
+            if (sl == 0) {
+                k->bad_utf8 = 1;
+            } else {
+                if (j < 63) /* bits past 63 fall off: cover_next has them */
+                    covered |= below((unsigned)sl - 1) << (j + 1);
+                if (j + sl > 64)
+                    cover_next = below((unsigned)(j + sl - 64));
+                if (cp >= 0xAC00 && cp <= 0xD7A3)
+                    k->hangul_bytes += 3;
+                else if (cp == 0xFF1F)
+                    k->questions++;
+            }
+            if (c->first[p[i]] && i + 1 < n)
+                try_keywords(c, p, n, i, lc, k);
+        }
+        if (m.high & ~m.lead & ~covered)
+            k->bad_utf8 = 1;
+        /* the first byte of an ASCII word (letters and digits) */
+        uint64_t wstart = m.word & ~((m.word << 1) | prev_word);
+        if (base + len == n)
+            wstart &= ~(UINT64_C(1) << (len - 1)); /* a keyword needs two bytes */
+        for (uint64_t b = wstart; b; b &= b - 1)
+            try_keywords(c, p, n, base + (size_t)__builtin_ctzll(b), lc, k);
+        unsigned from = 0; /* bits [from, 64) are the current line's in this block */
+        for (uint64_t b = m.nl; b; b &= b - 1) {
+            unsigned j = (unsigned)__builtin_ctzll(b);
+            uint64_t vis = ns & below(j) & ~below(from);
+            if (vis)
+                last_visible = q[63 - __builtin_clzll(vis)];
+            k->lines++;
+            k->code_lines += is_code_end(last_visible);
+            last_visible = 0;
+            line_start(p, n, base + j + 1, k);
+            from = j + 1;
+        }
+        uint64_t vis = ns & ~below(from);
+        if (vis)
+            last_visible = q[63 - __builtin_clzll(vis)];
+        prev_sp = m.sp >> 63;
+        prev_digit = m.digit >> 63;
+        prev_word = m.word >> 63;
+    }
+    k->code_lines += is_code_end(last_visible);
+}
+#endif
+
+static void scan(const cg_classifier *c, const uint8_t *p, size_t n, int line0, counts *k) {
+#if defined(__SSE2__)
+    scan_blocks(c, p, n, line0, k);
+#else
+    scan_bytes(c, p, n, line0, k);
+#endif
+}
+
+/* Which count differs between two scans, or NULL. */
+static const char *counts_diff(const counts *a, const counts *b, size_t n_intents) {
+#define D(f)                                                                                       \
+    do {                                                                                           \
+        if (a->f != b->f)                                                                          \
+            return #f;                                                                             \
+    } while (0)
+    D(words);
+    D(digits);
+    D(numbers);
+    D(lines);
+    D(questions);
+    D(hangul_bytes);
+    D(options);
+    D(numbered);
+    D(code_lines);
+    D(math_ops);
+    D(bad_utf8);
+#undef D
+    for (size_t i = 0; i < L_COUNT; i++)
+        if (a->list[i] != b->list[i])
+            return "keyword list";
+    for (size_t i = 0; i < n_intents; i++)
+        if (a->intent[i] != b->intent[i])
+            return "intent keyword";
+    return NULL;
+}
+
+int cg_classify_scan_selfcheck(const cg_classifier *c, const char *text, size_t n, int line0,
+                               char *err, size_t errcap) {
+    if (!c || (!text && n))
+        return -1;
+    const uint8_t *p = (const uint8_t *)(text ? text : "");
+    counts a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    scan(c, p, n, line0, &a);
+    scan_bytes(c, p, n, line0, &b);
+    const char *d = counts_diff(&a, &b, c->n_intents);
+    if (!d)
+        return 0;
+    set_err(err, errcap, "the block scan and the byte scan differ in %s%s", d, "");
+    return -1;
 }
 
 /* ------------------------------------------------------------------ */

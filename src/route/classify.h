@@ -211,6 +211,13 @@ typedef struct cg_kw_hits {
 } cg_kw_hits;
 int cg_classify_keywords(const cg_classifier *c, const char *text, size_t n, cg_kw_hits *out);
 
+/* Self-check for tests: counts `text` with the scan the build uses (64-byte
+ * blocks of bit masks where SSE2 exists) and with the portable byte-by-byte
+ * scan, and compares every feature and keyword count. line0: text[0] starts
+ * a line. 0 when they agree; -1 with the first count that differs in err. */
+int cg_classify_scan_selfcheck(const cg_classifier *c, const char *text, size_t n, int line0,
+                               char *err, size_t errcap);
+
 /* The prefilter of a regex: the longest run of ASCII literal characters
  * (lower-cased, 2..32 of them) that every match of the POSIX extended regex
  * `re` must contain, found conservatively (only at the top level, none with

@@ -299,6 +299,103 @@ static void test_word_runs_random(void **state) {
     free(text);
 }
 
+/* The 64-byte block scan against the portable byte scan, count by count:
+ * random texts of pieces that touch every count (words, digit runs,
+ * operators next to digits, '?' and the full-width one, Hangul, stray and
+ * truncated UTF-8, control bytes, choices and numbered steps at line starts,
+ * code-line ends, keywords alone and glued) at every length from 0 to 300
+ * and at every alignment, plus raw random bytes. Exact-size heap copies, so
+ * ASan sees any read past the end. */
+static void test_block_scan_random(void **state) {
+    (void)state;
+    static const char *const piece[] = {"x",
+                                        "word",
+                                        "Translate",
+                                        "why",
+                                        "how to",
+                                        " ",
+                                        "  ",
+                                        "\t",
+                                        "\n",
+                                        "\r\n",
+                                        "\n\n",
+                                        "A. ",
+                                        "b) ",
+                                        "12. ",
+                                        "3) ",
+                                        "7 + 8",
+                                        "9*2",
+                                        "a-b",
+                                        "?",
+                                        "\xEF\xBC\x9F",
+                                        "\xEB\xB2\x88\xEC\x97\xAD\xED\x95\xB4",
+                                        "\xEC\x99\x9C",
+                                        "\xFF",
+                                        "\x80",
+                                        "\xEB\xB2",
+                                        "\x01",
+                                        "12345",
+                                        "x1",
+                                        "_a_",
+                                        "{",
+                                        "};",
+                                        "def ",
+                                        "```",
+                                        "prove that",
+                                        "step 1",
+                                        "= 4",
+                                        "(",
+                                        ",",
+                                        "\xF0\x9F\x98\x80",
+                                        "\xC3\xA9",
+                                        "1.5",
+                                        "e.g.",
+                                        "\x0B",
+                                        "-",
+                                        "/",
+                                        "^2",
+                                        "  \n  ",
+                                        ";\n",
+                                        "=>",
+                                        "$$",
+                                        "tl;dr",
+                                        "#include",
+                                        "\\frac"};
+    const size_t np = sizeof piece / sizeof piece[0];
+    uint64_t s = 0xD1B54A32D192ED03u;
+    char text[400], err[128];
+    for (int round = 0; round < 3000; round++) {
+        size_t n = 0, want = (size_t)round % 301;
+        while (n < want) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            if ((s >> 60) == 0) { /* a raw random byte */
+                text[n++] = (char)(s >> 20);
+                continue;
+            }
+            const char *pc = piece[(s >> 8) % np];
+            size_t l = strlen(pc);
+            if (n + l > want)
+                l = want - n;
+            memcpy(text + n, pc, l);
+            n += l;
+        }
+        size_t off = (size_t)(s >> 32) % (n + 1);
+        for (int line0 = 0; line0 < 2; line0++) {
+            for (size_t o = 0; o <= off; o += off ? off : 1) {
+                size_t len = n - o;
+                char *buf = malloc(len ? len : 1);
+                assert_non_null(buf);
+                memcpy(buf, text + o, len);
+                err[0] = 0;
+                int rc = cg_classify_scan_selfcheck(C, buf, len, line0, err, sizeof err);
+                if (rc != 0)
+                    fail_msg("round %d len %zu offset %zu: %s", round, len, o, err);
+                free(buf);
+            }
+        }
+    }
+}
+
 static void test_invalid_utf8_and_limits(void **state) {
     (void)state;
     const char bad[] = "\xff\xfe\xc0\xaf \xed\xa0\x80 번역해 \xf4\x90\x80\x80 \xeb\xb2";
@@ -548,6 +645,7 @@ int main(void) {
         cmocka_unit_test(test_output_length_and_turns),
         cmocka_unit_test(test_word_boundaries),
         cmocka_unit_test(test_word_runs_random),
+        cmocka_unit_test(test_block_scan_random),
         cmocka_unit_test(test_invalid_utf8_and_limits),
         cmocka_unit_test(test_long_prompt_head_and_tail),
         cmocka_unit_test(test_note),
