@@ -48,9 +48,18 @@ static void parts(const cg_class_memo_key *k, size_t *sl, size_t *hl) {
     *hl = k->header_intent ? strlen(k->header_intent) : 0;
 }
 
+/* Whether a slot can hold the key's text. */
+static int fits(const cg_class_memo_key *k, size_t sl, size_t hl) {
+    return k->user_len <= CG_CLASS_MEMO_TEXT_MAX && sl <= CG_CLASS_MEMO_TEXT_MAX &&
+           hl <= CG_CLASS_MEMO_TEXT_MAX && k->user_len + sl + hl <= CG_CLASS_MEMO_TEXT_MAX;
+}
+
 int cg_class_memo_get(const cg_class_memo_key *k, uint64_t *hash, cg_class_memo_val *out) {
     size_t sl, hl;
     parts(k, &sl, &hl);
+    *hash = 0;
+    if (!fits(k, sl, hl)) /* never kept: no hash of a long text */
+        return 0;
     uint64_t h = mix(k->owner, (uint64_t)(uintptr_t)k->learned);
     h = mix(h, ((uint64_t)k->user_len << 32) ^ sl ^ ((uint64_t)hl << 20));
     h = mix(h, (uint64_t)k->max_output_tokens ^ ((uint64_t)(uint32_t)k->turns << 40) ^
@@ -78,8 +87,7 @@ int cg_class_memo_get(const cg_class_memo_key *k, uint64_t *hash, cg_class_memo_
 void cg_class_memo_put(const cg_class_memo_key *k, uint64_t hash, const cg_class_memo_val *v) {
     size_t sl, hl;
     parts(k, &sl, &hl);
-    if (k->user_len > CG_CLASS_MEMO_TEXT_MAX || sl > CG_CLASS_MEMO_TEXT_MAX ||
-        hl > CG_CLASS_MEMO_TEXT_MAX || k->user_len + sl + hl > CG_CLASS_MEMO_TEXT_MAX)
+    if (!fits(k, sl, hl))
         return;
     slot *s = &memo[(hash ^ (hash >> 32)) & (CG_CLASS_MEMO_SLOTS - 1)];
     s->used = 1;

@@ -9,12 +9,12 @@
  * classifier and the learned model are pure functions of those inputs, so a
  * hit is exactly what classifying again would give; keys are compared byte
  * for byte (the hash only picks the slot). A prompt whose user and system
- * text together pass CG_CLASS_MEMO_TEXT_MAX bytes is not kept (it is
- * classified every time). A hit costs a hash and a compare of the text
- * (about 260 instructions for the bench's 53 bytes of user and system text)
- * instead of the classifier's scan (about 1,600 for the same, ~20 a byte);
- * a miss adds the hash and, when kept, a copy of the text. ~17 KiB of TLS
- * per thread.
+ * text together pass CG_CLASS_MEMO_TEXT_MAX bytes is not kept: it is
+ * classified every time, and its text is not even hashed. A hit costs a
+ * hash and a compare of the text (about 260 instructions for the bench's 53
+ * bytes of user and system text) instead of the classifier's scan (about
+ * 1,600 for the same, ~20 a byte); a miss adds the hash and, when kept, a
+ * copy of the text. ~17 KiB of TLS per thread.
  */
 #ifndef CG_ROUTE_CLASS_MEMO_H
 #define CG_ROUTE_CLASS_MEMO_H
@@ -50,7 +50,8 @@ typedef struct cg_class_memo_val {
 } cg_class_memo_val;
 
 /* Looks k up on this thread. 1 and *out on a hit, else 0; *hash is set
- * either way, for cg_class_memo_put. */
+ * either way, for cg_class_memo_put. A key whose text no slot can hold is a
+ * miss at once, without hashing the text. */
 int cg_class_memo_get(const cg_class_memo_key *k, uint64_t *hash, cg_class_memo_val *out);
 /* Keeps v for k (hash from cg_class_memo_get) in k's slot, replacing what
  * was there; does nothing when k's text is longer than a slot holds. */
