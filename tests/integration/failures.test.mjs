@@ -14,7 +14,7 @@ before(async () => {
   mock = await startMock({ port: 0, host: '127.0.0.1' });
   gw = await startGateway({ mockPort: mock.port });
   gwT = await startGateway({ mockPort: mock.port,
-    server: '  timeouts:\n    first_byte_ms: 300\n    idle_ms: 300' });
+    server: '  timeouts:\n    first_byte_ms: 1500\n    idle_ms: 300' });
 });
 after(async () => {
   await gw.stop();
@@ -203,7 +203,9 @@ for (const api of APIS) {
   for (const stream of [false, true]) {
     test(`${api.name} ${stream ? 'stream' : 'non-stream'}: first-byte timeout: 504, row timeout, input estimated`, async () => {
       // the upstream holds its answer until released: any answer the client
-      // gets before the release came from the first-byte deadline (300 ms)
+      // gets before the release came from the first-byte deadline (1.5 s:
+      // long enough for a loaded machine to send the idle test below its
+      // first chunk in time)
       const hold = `fb-${api.name}-${stream}`;
       const r = await send(api, api.body(`slow [[mock:hold=${hold}]]`, stream ? { stream: true } : {}), gwT);
       assert.ok(mock.held()[hold] >= 1, 'the upstream has not answered yet');
