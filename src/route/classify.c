@@ -1056,12 +1056,18 @@ static void scan_blocks(const cg_classifier *c, const uint8_t *p, size_t n, int 
 }
 #endif
 
+/* Texts shorter than one block go byte by byte: the block's setup (and the
+ * padded copy of a partial block) costs more than it saves there. */
+#define SCAN_BLOCKS_FROM 64
+
 static void scan(const cg_classifier *c, const uint8_t *p, size_t n, int line0, counts *k) {
 #if defined(__SSE2__)
-    scan_blocks(c, p, n, line0, k);
-#else
-    scan_bytes(c, p, n, line0, k);
+    if (n >= SCAN_BLOCKS_FROM) {
+        scan_blocks(c, p, n, line0, k);
+        return;
+    }
 #endif
+    scan_bytes(c, p, n, line0, k);
 }
 
 /* Which count differs between two scans, or NULL. */
@@ -1100,7 +1106,11 @@ int cg_classify_scan_selfcheck(const cg_classifier *c, const char *text, size_t 
     counts a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
+#if defined(__SSE2__)
+    scan_blocks(c, p, n, line0, &a); /* at every length, whatever scan() picks */
+#else
     scan(c, p, n, line0, &a);
+#endif
     scan_bytes(c, p, n, line0, &b);
     const char *d = counts_diff(&a, &b, c->n_intents);
     if (!d)

@@ -211,10 +211,12 @@ typedef struct cg_kw_hits {
 } cg_kw_hits;
 int cg_classify_keywords(const cg_classifier *c, const char *text, size_t n, cg_kw_hits *out);
 
-/* Self-check for tests: counts `text` with the scan the build uses (64-byte
- * blocks of bit masks where SSE2 exists) and with the portable byte-by-byte
- * scan, and compares every feature and keyword count. line0: text[0] starts
- * a line. 0 when they agree; -1 with the first count that differs in err. */
+/* Self-check for tests: counts `text` with the 64-byte block scan (bit
+ * masks; SSE2 builds, which use it for texts of 64 bytes and more; other
+ * builds: the scan they use) at any length and with the portable
+ * byte-by-byte scan, and compares every feature and keyword count. line0:
+ * text[0] starts a line. 0 when they agree; -1 with the first count that
+ * differs in err. */
 int cg_classify_scan_selfcheck(const cg_classifier *c, const char *text, size_t n, int line0,
                                char *err, size_t errcap);
 
