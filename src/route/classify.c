@@ -900,6 +900,20 @@ static void scan_bytes(const cg_classifier *c, const uint8_t *p, size_t n, int l
 }
 
 #if defined(__SSE2__)
+/* utf8_seq with the common case first: a three-byte sequence whose lead
+ * (E1-EC, EE, EF, or ED before the surrogates) allows any continuation
+ * bytes, which is most of CJK and Hangul. */
+static inline __attribute__((always_inline)) size_t utf8_seq3(const uint8_t *p, size_t n,
+                                                              uint32_t *cp) {
+    uint8_t b = p[0];
+    if (n >= 3 && b >= 0xE1 && b <= 0xEF && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 &&
+        (b != 0xED || p[1] < 0xA0)) {
+        *cp = ((uint32_t)(b & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+        return 3;
+    }
+    return utf8_seq(p, n, cp);
+}
+
 /* Bit masks of one 64-byte block: bit j stands for byte j. */
 typedef struct blockmask {
     uint64_t sp, nl, word, digit, high, lead;
@@ -1009,7 +1023,7 @@ static void scan_blocks(const cg_classifier *c, const uint8_t *p, size_t n, int 
             unsigned j = (unsigned)__builtin_ctzll(b);
             size_t i = base + j;
             uint32_t cp = 0;
-            size_t sl = utf8_seq(p + i, n - i, &cp);
+            size_t sl = utf8_seq3(p + i, n - i, &cp);
             if (sl == 0) {
                 k->bad_utf8 = 1;
             } else {

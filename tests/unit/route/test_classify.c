@@ -360,7 +360,12 @@ static void test_block_scan_random(void **state) {
                                         "$$",
                                         "tl;dr",
                                         "#include",
-                                        "\\frac"};
+                                        "\\frac",
+                                        "\xED\xA0\x80", /* a surrogate: invalid */
+                                        "\xE0\x80\x80", /* overlong */
+                                        "\xED\x9F\xBF", /* the last before the surrogates */
+                                        "\xEF\xBF\xBF",
+                                        "\xE1\x80"}; /* truncated */
     const size_t np = sizeof piece / sizeof piece[0];
     uint64_t s = 0xD1B54A32D192ED03u;
     char text[400], err[128];
