@@ -2,13 +2,15 @@
  *
  * Owns: the built-in keyword lists (seed 001's simple/complex lists plus
  * English and the markers of seed 000's tiering table), the keyword index
- * built once at construction (one pass over the text, skipping the inside
- * of ASCII words; bitmaps of the lower-cased first two bytes and of hashes of
- * the first three and four bytes of every keyword reject almost every other
- * position, and an index by the first two bytes gives the candidates of a
- * hit), the regex prefilter (a literal every match must contain), the head
- * and tail windows of a long text, the feature counts, the complexity score
- * and the tier rules.
+ * built once at construction, the scan (one pass over the text: 64-byte
+ * blocks as bit masks where SSE2 exists, checked against the portable
+ * byte-by-byte pass, which skips the inside of ASCII words; bitmaps of the
+ * lower-cased first two bytes and of hashes of the first three and four
+ * bytes of every keyword reject almost every other position, and an index
+ * by the first two bytes gives the candidates of a hit), the regex
+ * prefilter (a literal every match must contain), the head and tail
+ * windows of a long text, the feature counts, the complexity score and the
+ * tier rules.
  * See classify.h for the contract and docs/tiering.md for the rules.
  */
 #include "route/classify.h"
