@@ -126,12 +126,6 @@ export async function startGateway(opts = {}) {
   return g;
 }
 
-// The gateway spools a settled request's row (docs/ledger.md) and its
-// writer moves it into SQLite a few ms later. Waits until every spool ring of
-// this ledger is drained (the header's committed == head: u64 at offsets 64
-// and 128), so a test reads the rows of the answers it has. A ring whose
-// process is gone (kill -9) makes no progress: after 300 ms without any it is
-// left for the next start to recover.
 // One look at the spool rings: how many have records not yet committed, and
 // a fingerprint of their progress.
 function spoolState(ledger) {
@@ -153,7 +147,8 @@ function spoolState(ledger) {
   return { pending, state };
 }
 
-// Drives the wait with `nap(ms)` (blocking or not); returns when done.
+// Yields how long to nap before the next look (the caller naps, blocking or
+// not); ends when every ring is drained, stalled or out of time.
 function* spoolWaiter(ledger, ms) {
   const t0 = Date.now();
   let last = '', since = Date.now();
@@ -166,6 +161,12 @@ function* spoolWaiter(ledger, ms) {
   }
 }
 
+// The gateway spools a settled request's row (docs/ledger.md) and its
+// writer moves it into SQLite a few ms later. Waits until every spool ring of
+// this ledger is drained (the header's committed == head: u64 at offsets 64
+// and 128), so a test reads the rows of the answers it has. A ring whose
+// process is gone (kill -9) makes no progress: after 300 ms without any it is
+// left for the next start to recover.
 export function waitSpool(ledger, ms = 3000) {
   const nap = new Int32Array(new SharedArrayBuffer(4));
   for (const d of spoolWaiter(ledger, ms)) Atomics.wait(nap, 0, 0, d);
@@ -180,6 +181,7 @@ export async function waitSpoolAsync(ledger, ms = 3000) {
 const rowsQuery = (ledger, where) =>
   ['-json', ledger, `SELECT * FROM ledger WHERE ${where} ORDER BY ts_ms, request_id`];
 
+// Ledger rows as objects (sqlite3 -json). `where` is trusted test SQL.
 export function ledgerRows(ledger, where = '1=1') {
   waitSpool(ledger);
   const out = execFileSync('sqlite3', rowsQuery(ledger, where), { encoding: 'utf8' });
