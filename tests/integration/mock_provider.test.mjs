@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import {
@@ -16,7 +17,6 @@ import {
 } from '../mock/provider.mjs';
 
 const PROVIDER = fileURLToPath(new URL('../mock/provider.mjs', import.meta.url));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let mock;
 let base;
