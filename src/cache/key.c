@@ -1,8 +1,6 @@
 /* key: canonical exact-cache key material and its SHA-256 (see key.h). */
 #include "cache/key.h"
 
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,56 +11,18 @@ const char *const cg_cache_key_ignored[] = {"user", "metadata", "stream", "strea
 
 /* Where the material goes: a staging buffer, flushed to a cg_buf (tests,
  * docs) or to SHA-256. The material of most requests fits the stage and is
- * hashed in one call; larger material streams through the thread's digest
- * context. Both outputs see the same bytes through the same code. */
+ * hashed in one call; larger material streams through a digest context
+ * kept in the sink. Both outputs see the same bytes through the same code. */
 #define STAGE 8192
 
 typedef struct sink {
     cg_buf *buf;
-    EVP_MD_CTX *md; /* the thread's context, initialised when the stage first fills */
+    cg_sha256_ctx md; /* in use once the stage first fills (streaming) */
+    int md_on;
     unsigned char *p;
     int failed;
     unsigned char stage[STAGE];
 } sink;
-
-/* SHA-256 fetched once (OpenSSL 3 would otherwise look the algorithm up on
- * every digest) and one digest context per thread, reused (a context costs
- * an allocation and a free per key otherwise). */
-static EVP_MD *g_sha256;
-static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
-static pthread_key_t g_md_key;
-static int g_md_key_ok;
-
-static void free_md(void *md) {
-    EVP_MD_CTX_free(md);
-}
-
-static void fetch_sha256(void) {
-    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    g_md_key_ok = pthread_key_create(&g_md_key, free_md) == 0;
-}
-
-static const EVP_MD *sha256_md(void) {
-    pthread_once(&g_sha256_once, fetch_sha256);
-    return g_sha256 ? g_sha256 : EVP_sha256();
-}
-
-/* The thread's digest context, initialised for SHA-256; NULL when out of
- * memory. */
-static EVP_MD_CTX *thread_md(void) {
-    const EVP_MD *md = sha256_md();
-    EVP_MD_CTX *ctx = g_md_key_ok ? pthread_getspecific(g_md_key) : NULL;
-    if (!ctx) {
-        ctx = EVP_MD_CTX_new();
-        if (ctx && g_md_key_ok && pthread_setspecific(g_md_key, ctx) != 0) {
-            EVP_MD_CTX_free(ctx);
-            ctx = NULL;
-        }
-        if (!ctx)
-            return NULL;
-    }
-    return EVP_DigestInit_ex2(ctx, md, NULL) ? ctx : NULL;
-}
 
 /* Sends n bytes at p to the sink's output. */
 static void emit(sink *s, const void *p, size_t n) {
@@ -73,12 +33,11 @@ static void emit(sink *s, const void *p, size_t n) {
             s->failed = 1;
         return;
     }
-    if (!s->md && !(s->md = thread_md())) {
-        s->failed = 1;
-        return;
+    if (!s->md_on) {
+        cg_sha256_init(&s->md);
+        s->md_on = 1;
     }
-    if (!EVP_DigestUpdate(s->md, p, n))
-        s->failed = 1;
+    cg_sha256_update(&s->md, p, n);
 }
 
 static void sink_flush(sink *s) {
@@ -298,7 +257,7 @@ static int material(const cg_cache_key_in *in, sink *s) {
 
 static void sink_init(sink *s, cg_buf *buf) {
     s->buf = buf;
-    s->md = NULL;
+    s->md_on = 0;
     s->p = s->stage;
     s->failed = 0;
 }
@@ -323,16 +282,14 @@ int cg_cache_key(const cg_cache_key_in *in, uint8_t out[32]) {
     sink_init(&s, NULL);
     if (material(in, &s) != 0)
         goto out;
-    if (!s.md) { /* all of it in the stage */
+    if (!s.md_on) { /* all of it in the stage */
         cg_sha256(s.stage, (size_t)(s.p - s.stage), out);
         rc = 0;
         goto out;
     }
     sink_flush(&s);
-    unsigned int len = 0;
-    if (s.failed || !EVP_DigestFinal_ex(s.md, out, &len) || len != 32)
-        goto out;
-    rc = 0;
+    cg_sha256_final(&s.md, out);
+    rc = s.failed ? -1 : 0;
 out:
     return rc;
 }

@@ -1,6 +1,7 @@
 /* test_hash: unit tests of src/core/hash.c.
  *
- * Owns: SHA-256 against the FIPS 180-2 / NIST test vectors, lower-case hex
+ * Owns: SHA-256 against the FIPS 180-2 / NIST test vectors (one-shot and
+ * streamed in uneven pieces, split at every point), lower-case hex
  * encoding, hex decoding (either case, exact length, no stray characters)
  * and the constant-time comparison's results.
  */
@@ -42,6 +43,44 @@ static void test_sha256_million_a(void **state) {
     char h[65];
     sha_hex(p, n, h);
     assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    free(p);
+}
+
+static void test_sha256_streamed(void **state) {
+    (void)state;
+    /* the million-'a' vector in pieces of 1, 2, ... 127 bytes: every block
+     * boundary falls inside some update */
+    size_t n = 1000000, done = 0, step = 1;
+    char *p = malloc(n);
+    assert_non_null(p);
+    memset(p, 'a', n);
+    cg_sha256_ctx c;
+    cg_sha256_init(&c);
+    cg_sha256_update(&c, p, 0); /* an empty update changes nothing */
+    while (done < n) {
+        size_t k = n - done < step ? n - done : step;
+        cg_sha256_update(&c, p + done, k);
+        done += k;
+        step = step % 127 + 1;
+    }
+    uint8_t d[32];
+    char h[65];
+    cg_sha256_final(&c, d);
+    cg_hex(d, 32, h);
+    assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    /* two updates split anywhere in 200 bytes = one-shot; the context is
+     * reusable after final */
+    uint8_t want[32], got[32], buf[200];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)(i * 37 + 11);
+    cg_sha256(buf, sizeof buf, want);
+    for (size_t cut = 0; cut <= sizeof buf; cut++) {
+        cg_sha256_init(&c);
+        cg_sha256_update(&c, buf, cut);
+        cg_sha256_update(&c, buf + cut, sizeof buf - cut);
+        cg_sha256_final(&c, got);
+        assert_memory_equal(got, want, 32);
+    }
     free(p);
 }
 
@@ -135,10 +174,15 @@ static void test_ct_equal(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_sha256_million_a),
-        cmocka_unit_test(test_sha256_binary),  cmocka_unit_test(test_hex),
-        cmocka_unit_test(test_unhex),          cmocka_unit_test(test_unhex_bad),
-        cmocka_unit_test(test_hex_round_trip), cmocka_unit_test(test_ct_equal),
+        cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_sha256_million_a),
+        cmocka_unit_test(test_sha256_streamed),
+        cmocka_unit_test(test_sha256_binary),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_unhex),
+        cmocka_unit_test(test_unhex_bad),
+        cmocka_unit_test(test_hex_round_trip),
+        cmocka_unit_test(test_ct_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
