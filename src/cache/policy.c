@@ -591,8 +591,7 @@ static cg_guard_reason check_openai(const cg_cache_guard *g, jr *j, cg_buf *text
                             if (peek_null(j) ? literal(j, "null") : string(j, NULL, NULL, text))
                                 return CG_GUARD_INVALID;
                             if (text)
-                                if (text)
-                                    cg_buf_append(text, "\n", 1);
+                                cg_buf_append(text, "\n", 1);
                         } else if (is_key(k3, ke3, "tool_calls")) {
                             /* the arguments are text too: keep the raw calls */
                             ws(j);
