@@ -22,8 +22,10 @@
 #   BENCH_CACHE_CONNS   connection counts of the cache cells ["16"]
 #   BENCH_CELL_SLICES   rounds of the cache and tiering cells, whose verdicts
 #                    are paired per-round ratios with a confidence interval
-#                    (bench/paired.awk) [8; each round one BENCH_DURATION/
-#                    BENCH_SLICES-second slice per path]
+#                    (bench/paired.awk) [30]
+#   BENCH_CELL_SLICE    seconds of each path's slice in those rounds [1]: many
+#                    short rounds pair paths closely in time, so host noise
+#                    (steal bursts last seconds) hits both sides of a ratio
 #   BENCH_AA         1 = an A/A control in the tiering cell: a second plain
 #                    twin (costgate-twin), so the run shows how far two
 #                    identical gateways drift apart [1]
@@ -47,7 +49,8 @@ TIER_MODES=${BENCH_TIER_MODES-"tiering tiering-real"}
 DATA=${BENCH_DATA:-$ROOT/../shared/data}
 CACHE_CONNS=${BENCH_CACHE_CONNS:-16}
 AA=${BENCH_AA:-1}
-CELL_SLICES=${BENCH_CELL_SLICES:-8}
+CELL_SLICES=${BENCH_CELL_SLICES:-30}
+CELL_SLICE=${BENCH_CELL_SLICE:-1}
 BIN=${COSTGATE_BIN:-$ROOT/build/costgate}
 KEY=cg-bench-key
 OUTDIR="$BENCH/out"
@@ -279,8 +282,9 @@ slice() { # mode conns path slice# url server-pids ledger|- [flags]
 
 # One (mode, connections) cell over the paths in ${paths[@]}, each
 # "name url server-pids ledger|- [flags]".
-run_cell() { # mode conns [rounds, default SLICES]
+run_cell() { # mode conns [rounds, default SLICES] [seconds per slice, default SLICE]
     local mode=$1 c=$2 rounds=${3:-$SLICES} p k
+    local SLICE=${4:-$SLICE} # slice() reads it
     log "$mode, $c connection(s)"
     for p in "${paths[@]}"; do
         set -- $p
@@ -349,7 +353,7 @@ for mode in $CACHE_MODES; do
             ;;
         *) die "unknown cache mode $mode (cache-hit, cache-miss)" ;;
         esac
-        run_cell "$mode" "$c" "$CELL_SLICES"
+        run_cell "$mode" "$c" "$CELL_SLICES" "$CELL_SLICE"
     done
 done
 # Model tiering (docs/routing.md), non-streaming: costgate-tier routes every
@@ -368,7 +372,7 @@ for mode in $TIER_MODES; do
             "costgate http://127.0.0.1:$CGTP_PORT $CGTP_PID $CGTP_LEDGER $fl"
             "costgate-tier http://127.0.0.1:$CGT_PORT $CGT_PID $CGT_LEDGER $fl")
         [ "$AA" = 1 ] && paths+=("costgate-twin http://127.0.0.1:$CGTQ_PORT $CGTQ_PID $CGTQ_LEDGER $fl")
-        run_cell "$mode" "$c" "$CELL_SLICES"
+        run_cell "$mode" "$c" "$CELL_SLICES" "$CELL_SLICE"
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -423,13 +427,13 @@ GIT_DIRTY=$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l)
 {
     echo "# costgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Command: \`bash bench/run.sh\` (BENCH_DURATION=$DURATION BENCH_SLICES=$SLICES BENCH_WARMUP=$WARMUP BENCH_CONNS=\"$CONNS\"$([ "$MODES" != "json stream" ] && echo " BENCH_MODES=\"$MODES\"")$([ "$WORKERS2" != 1 ] && echo " BENCH_WORKERS2=$WORKERS2")$([ -n "${BENCH_PROMPT_BYTES:-}" ] && echo " BENCH_PROMPT_BYTES=$BENCH_PROMPT_BYTES")$([ "$CELL_SLICES" != 8 ] && echo " BENCH_CELL_SLICES=$CELL_SLICES")$([ "$AA" != 1 ] && echo " BENCH_AA=$AA")$([ -n "${COSTGATE_BIN:-}" ] && echo " COSTGATE_BIN=$BIN"))"
+    echo "Command: \`bash bench/run.sh\` (BENCH_DURATION=$DURATION BENCH_SLICES=$SLICES BENCH_WARMUP=$WARMUP BENCH_CONNS=\"$CONNS\"$([ "$MODES" != "json stream" ] && echo " BENCH_MODES=\"$MODES\"")$([ "$WORKERS2" != 1 ] && echo " BENCH_WORKERS2=$WORKERS2")$([ -n "${BENCH_PROMPT_BYTES:-}" ] && echo " BENCH_PROMPT_BYTES=$BENCH_PROMPT_BYTES")$([ "$CELL_SLICES" != 30 ] && echo " BENCH_CELL_SLICES=$CELL_SLICES")$([ "$CELL_SLICE" != 1 ] && echo " BENCH_CELL_SLICE=$CELL_SLICE")$([ "$AA" != 1 ] && echo " BENCH_AA=$AA")$([ -n "${COSTGATE_BIN:-}" ] && echo " COSTGATE_BIN=$BIN"))"
     echo
     echo "- Machine: nproc $NCPU, $CPU_MODEL, kernel $(uname -r)"
     echo "- Versions: $NGINX_V, wrk $WRK_V, costgate $GIT_REV + $GIT_DIRTY uncommitted files under src/ ($BUILD_TYPE build, binary sha256 $BIN_ID)"
     echo "- Pinning: wrk (1 thread) on CPU $CCPU; the server under test and the mock upstream on CPU $SCPU (same for all paths)"
     echo "- Load average (1/5/15 min): before $LOAD_BEFORE, after $LOAD_AFTER"
-    echo "- Per path and cell: ${WARMUP}s warm-up, then $SLICES interleaved slices of ${SLICE}s ($CELL_SLICES in the cache and tiering cells; the order of the paths rotates by one each round); req/s over all slices (min..max of the slices), p50/p99 = median of the slices'"
+    echo "- Per path and cell: ${WARMUP}s warm-up, then $SLICES interleaved slices of ${SLICE}s ($CELL_SLICES rounds of ${CELL_SLICE}s slices in the cache and tiering cells; the order of the paths rotates by one each round); req/s over all slices (min..max of the slices), p50/p99 = median of the slices'"
     echo "- Ledger: on (SQLite WAL, synchronous=NORMAL, on $(df --output=source "$TMP" | tail -1)); costgate rows checked: every completed request has its committed ok row"
     echo
     awk -F'\t' -f "$BENCH/table.awk" "$TSV"
