@@ -743,6 +743,25 @@ static void line_start(const uint8_t *p, size_t n, size_t i, counts *k) {
         k->numbered++;
 }
 
+/* An operator at p[i] with a digit on each side (one space allowed
+ * between): a math operation. */
+static inline int op_by_digits(const uint8_t *p, size_t n, size_t i) {
+    int before =
+        (i >= 1 && is_digit(p[i - 1])) || (i >= 2 && p[i - 1] == ' ' && is_digit(p[i - 2]));
+    int after =
+        (i + 1 < n && is_digit(p[i + 1])) || (i + 2 < n && p[i + 1] == ' ' && is_digit(p[i + 2]));
+    return before && after;
+}
+
+/* What a decoded code point counts for: Hangul syllables (their three
+ * bytes) and the full-width question mark. */
+static inline void count_code_point(uint32_t cp, counts *k) {
+    if (cp >= 0xAC00 && cp <= 0xD7A3)
+        k->hangul_bytes += 3;
+    else if (cp == 0xFF1F)
+        k->questions++;
+}
+
 static __attribute__((noinline)) void match_at(const cg_classifier *c, const uint8_t *p, size_t n,
                                                size_t i, const uint8_t *lc, counts *k) {
     uint16_t key = (uint16_t)((lc[p[i]] << 8) | lc[p[i + 1]]);
@@ -869,12 +888,7 @@ static void scan_bytes(const cg_classifier *c, const uint8_t *p, size_t n, int l
         } else {
             prev_digit = 0;
             if (f & B_OP) {
-                /* an operator next to a digit (one space allowed either side) */
-                int before = (i >= 1 && is_digit(p[i - 1])) ||
-                             (i >= 2 && p[i - 1] == ' ' && is_digit(p[i - 2]));
-                int after = (i + 1 < n && is_digit(p[i + 1])) ||
-                            (i + 2 < n && p[i + 1] == ' ' && is_digit(p[i + 2]));
-                k->math_ops += before && after;
+                k->math_ops += op_by_digits(p, n, i);
             } else if (f & B_QUEST) {
                 k->questions++;
             } else if (f & B_HIGH) {
@@ -886,10 +900,7 @@ static void scan_bytes(const cg_classifier *c, const uint8_t *p, size_t n, int l
                         k->bad_utf8 = 1;
                     } else {
                         utf8_until = i + len;
-                        if (cp >= 0xAC00 && cp <= 0xD7A3)
-                            k->hangul_bytes += 3;
-                        else if (cp == 0xFF1F)
-                            k->questions++;
+                        count_code_point(cp, k);
                     }
                 }
             }
@@ -1007,11 +1018,7 @@ static void scan_blocks(const cg_classifier *c, const uint8_t *p, size_t n, int 
             if (f & B_QUEST) {
                 k->questions++;
             } else if (f & B_OP) {
-                int before = (i >= 1 && is_digit(p[i - 1])) ||
-                             (i >= 2 && p[i - 1] == ' ' && is_digit(p[i - 2]));
-                int after = (i + 1 < n && is_digit(p[i + 1])) ||
-                            (i + 2 < n && p[i + 1] == ' ' && is_digit(p[i + 2]));
-                k->math_ops += before && after;
+                k->math_ops += op_by_digits(p, n, i);
             }
             if (c->first[p[i]] && i + 1 < n)
                 try_keywords(c, p, n, i, lc, k);
@@ -1033,10 +1040,7 @@ static void scan_blocks(const cg_classifier *c, const uint8_t *p, size_t n, int 
                     covered |= below((unsigned)sl - 1) << (j + 1);
                 if (j + sl > 64)
                     cover_next = below((unsigned)(j + sl - 64));
-                if (cp >= 0xAC00 && cp <= 0xD7A3)
-                    k->hangul_bytes += 3;
-                else if (cp == 0xFF1F)
-                    k->questions++;
+                count_code_point(cp, k);
             }
             if (c->first[p[i]] && i + 1 < n)
                 try_keywords(c, p, n, i, lc, k);
