@@ -3,6 +3,7 @@
 #include "cache/exact.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -16,8 +17,7 @@
 #include "core/log.h"
 #include "store/ledger.h"
 
-#define ENTRY_OVERHEAD 512 /* bytes counted per entry beyond body and tags */
-#define SLOTS_MIN 1024     /* index slots; at most half are used (grown by doubling) */
+#define SLOTS_MIN 1024 /* index slots; at most half are used (grown by doubling) */
 
 typedef enum { OP_PUT, OP_DEL, OP_STATS, OP_INVAL, OP_PURGE, OP_FINALIZE, OP_N } op_kind;
 
@@ -123,46 +123,65 @@ long long cg_cache_now(const cg_cache *c) {
 
 /* --- entries ------------------------------------------------------------- */
 
+/* The meta strings in the order of cg_cache_entry_meta, with their caps. */
+#define N_META 6
+static const size_t META_CAP[N_META] = {CG_CACHE_TENANT_MAX,         CG_CACHE_SHARE_GROUP_MAX,
+                                        CG_CACHE_MODEL_MAX,          CG_CACHE_INTENT_MAX,
+                                        CG_CACHE_PROMPT_VERSION_MAX, CG_CACHE_WRITER_ID_MAX};
+
 cg_cache_entry *cg_cache_entry_new(const uint8_t key[32], const char *body, size_t body_len,
-                                   const char *const *tags, size_t n_tags) {
+                                   const char *const *tags, size_t n_tags,
+                                   const cg_cache_entry_meta *meta) {
     if (n_tags > CG_CACHE_TAGS_MAX)
         n_tags = CG_CACHE_TAGS_MAX;
-    cg_cache_entry *e = calloc(1, sizeof *e);
+    const cg_cache_entry_meta none = {0};
+    if (!meta)
+        meta = &none;
+    const char *ms[N_META] = {meta->tenant, meta->share_group,    meta->model,
+                              meta->intent, meta->prompt_version, meta->writer_id};
+    size_t ml[N_META], tl[CG_CACHE_TAGS_MAX];
+    /* layout: the entry, the tag pointers, the body, the tag strings, the
+     * meta strings (each NUL-terminated) */
+    size_t size = sizeof(cg_cache_entry) + n_tags * sizeof(char *) + body_len + 1;
+    for (size_t i = 0; i < n_tags; i++)
+        size += (tl[i] = strlen(tags[i])) + 1;
+    for (size_t i = 0; i < N_META; i++)
+        size += (ml[i] = ms[i] ? strnlen(ms[i], META_CAP[i]) : 0) + 1;
+    cg_cache_entry *e = malloc(size);
     if (!e)
         return NULL;
-    size_t tag_bytes = 0;
-    for (size_t i = 0; i < n_tags; i++)
-        tag_bytes += strlen(tags[i]) + 1;
-    e->body = malloc(body_len + 1);
-    if (n_tags)
-        e->tags = malloc(n_tags * sizeof *e->tags + tag_bytes);
-    if (!e->body || (n_tags && !e->tags)) {
-        free(e->body);
-        free(e->tags);
-        free(e);
-        return NULL;
+    *e = (cg_cache_entry){.n_tags = n_tags, .body_len = body_len};
+    char **tp = (char **)(e + 1);
+    char *p = (char *)(tp + n_tags);
+    e->tags = n_tags ? tp : NULL;
+    e->body = p;
+    memcpy(p, body, body_len);
+    p[body_len] = '\0';
+    p += body_len + 1;
+    for (size_t i = 0; i < n_tags; i++) {
+        memcpy(p, tags[i], tl[i] + 1);
+        tp[i] = p;
+        p += tl[i] + 1;
+    }
+    const char **dst[N_META] = {&e->tenant, &e->share_group,    &e->model,
+                                &e->intent, &e->prompt_version, &e->writer_id};
+    for (size_t i = 0; i < N_META; i++) {
+        if (ml[i])
+            memcpy(p, ms[i], ml[i]);
+        p[ml[i]] = '\0';
+        *dst[i] = p;
+        p += ml[i] + 1;
     }
     memcpy(e->key, key, 32);
     cg_cache_key_hex(key, e->key_hex); /* by table, as cg_hex */
-    memcpy(e->body, body, body_len);
-    e->body[body_len] = '\0';
-    e->body_len = body_len;
-    char *p = (char *)(e->tags + n_tags);
-    for (size_t i = 0; i < n_tags; i++) {
-        size_t n = strlen(tags[i]) + 1;
-        memcpy(p, tags[i], n);
-        e->tags[i] = p;
-        p += n;
-    }
-    e->n_tags = n_tags;
-    e->bytes = body_len + tag_bytes + n_tags * sizeof(char *) + ENTRY_OVERHEAD;
+    /* what it takes: the allocator's block, and two index slots (the index
+     * is at most half full) */
+    e->bytes = malloc_usable_size(e) + 2 * sizeof(islot);
     atomic_init(&e->refs, 1);
     return e;
 }
 
 static void entry_free(cg_cache_entry *e) {
-    free(e->body);
-    free(e->tags);
     free(e);
 }
 
@@ -765,9 +784,10 @@ void cg_cache_visit(cg_cache *c, void (*fn)(void *arg, const cg_cache_entry *e),
 
 /* --- load ------------------------------------------------------------------ */
 
-static void col_copy(char *dst, size_t cap, sqlite3_stmt *s, int i) {
+/* Column i as text ("" for NULL); valid until the statement moves on. */
+static const char *col_text(sqlite3_stmt *s, int i) {
     const char *v = (const char *)sqlite3_column_text(s, i);
-    snprintf(dst, cap, "%s", v ? v : "");
+    return v ? v : "";
 }
 
 static cg_cache_entry *row_entry(sqlite3_stmt *s) {
@@ -784,18 +804,14 @@ static cg_cache_entry *row_entry(sqlite3_stmt *s) {
         if (json_is_string(t) && n < CG_CACHE_TAGS_MAX)
             tags[n++] = json_string_value(t);
     }
+    cg_cache_entry_meta meta = {col_text(s, 2), col_text(s, 3), col_text(s, 4),
+                                col_text(s, 5), col_text(s, 6), col_text(s, 7)};
     cg_cache_entry *e = cg_cache_entry_new(key, sqlite3_column_blob(s, 9),
-                                           (size_t)sqlite3_column_bytes(s, 9), tags, n);
+                                           (size_t)sqlite3_column_bytes(s, 9), tags, n, &meta);
     json_decref(ta);
     if (!e)
         return NULL;
     e->api = sqlite3_column_int(s, 1);
-    col_copy(e->tenant, sizeof e->tenant, s, 2);
-    col_copy(e->share_group, sizeof e->share_group, s, 3);
-    col_copy(e->model, sizeof e->model, s, 4);
-    col_copy(e->intent, sizeof e->intent, s, 5);
-    col_copy(e->prompt_version, sizeof e->prompt_version, s, 6);
-    col_copy(e->writer_id, sizeof e->writer_id, s, 7);
     cg_usage *u = &e->usage;
     u->input = sqlite3_column_int64(s, 10);
     u->cached_read = sqlite3_column_int64(s, 11);

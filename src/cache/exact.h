@@ -34,18 +34,33 @@ struct cg_ledger;
 
 typedef struct cg_cache cg_cache;
 
+/* What an entry records beside its answer; NULL reads as "". Each string
+ * is cut to its cap, in bytes without the NUL (CG_CACHE_*_MAX). */
+typedef struct cg_cache_entry_meta {
+    const char *tenant;      /* the writer's tenant */
+    const char *share_group; /* "" = private to the tenant */
+    const char *model;       /* the model that answered */
+    const char *intent;
+    const char *prompt_version;
+    const char *writer_id; /* request that stored it */
+} cg_cache_entry_meta;
+#define CG_CACHE_TENANT_MAX 63
+#define CG_CACHE_SHARE_GROUP_MAX 63
+#define CG_CACHE_MODEL_MAX 127
+#define CG_CACHE_INTENT_MAX 63
+#define CG_CACHE_PROMPT_VERSION_MAX 127
+#define CG_CACHE_WRITER_ID_MAX 47
+
+/* One allocation holds the entry, its strings, its tags and its body, so
+ * that `bytes` (what the cache's bound counts) is the memory it takes. */
 typedef struct cg_cache_entry {
-    /* immutable once inserted */
+    /* immutable once inserted; the strings point into the entry's own
+     * allocation (cg_cache_entry_meta) */
     uint8_t key[32];
     char key_hex[65];
-    int api;              /* cg_api */
-    char tenant[64];      /* the writer's tenant */
-    char share_group[64]; /* "" = private to the tenant */
-    char model[128];      /* the model that answered */
-    char intent[64];
-    char prompt_version[128];
-    char writer_id[48]; /* request that stored it */
-    char **tags;        /* n_tags strings, one allocation */
+    int api; /* cg_api */
+    const char *tenant, *share_group, *model, *intent, *prompt_version, *writer_id;
+    char **tags; /* n_tags strings */
     size_t n_tags;
     char *body; /* the answer, as a complete non-stream JSON body */
     size_t body_len;
@@ -108,10 +123,12 @@ int cg_cache_load(cg_cache *c, const char *db_path, char *err, size_t errlen);
  * shutdown, before the ledger closes. */
 void cg_cache_persist_sync(cg_cache *c);
 
-/* A new entry (not yet in the cache): copies body and tags. NULL when out
- * of memory. */
+/* A new entry (not yet in the cache): copies body, tags and meta (which may
+ * be NULL: every string ""). Its `bytes` is the allocator's size of it
+ * plus its share of the index. NULL when out of memory. */
 cg_cache_entry *cg_cache_entry_new(const uint8_t key[32], const char *body, size_t body_len,
-                                   const char *const *tags, size_t n_tags);
+                                   const char *const *tags, size_t n_tags,
+                                   const cg_cache_entry_meta *meta);
 /* Drops a reference (a lookup's, or an unused new entry's). Any thread. */
 void cg_cache_entry_release(cg_cache_entry *e);
 

@@ -482,19 +482,21 @@ static cg_guard_reason store(cg_req *r) {
     const char *tags[CG_CACHE_TAGS_MAX];
     size_t nt = split_tags(r->xc.ctx_ids, tags, 0, CG_CACHE_TAGS_MAX);
     nt = split_tags(r->xc.tags, tags, nt, CG_CACHE_TAGS_MAX);
-    e = cg_cache_entry_new(r->xc.key, body, len, tags, nt);
+    const cg_cache_tenant_cfg *tc = cg_cache_tenant(&gw->cfg->cache, r->tenant);
+    cg_cache_entry_meta meta = {
+        .tenant = r->tenant,
+        .share_group = tc ? tc->share_group : "",
+        .model = r->served_model[0] ? r->served_model : r->model,
+        .intent = r->intent,
+        .prompt_version = r->xc.prompt_version,
+        .writer_id = r->id,
+    };
+    e = cg_cache_entry_new(r->xc.key, body, len, tags, nt, &meta);
     if (!e) {
         why = CG_GUARD_INVALID;
         goto out;
     }
-    const cg_cache_tenant_cfg *tc = cg_cache_tenant(&gw->cfg->cache, r->tenant);
     e->api = r->api;
-    COPY(e->tenant, r->tenant);
-    COPY(e->share_group, tc ? tc->share_group : "");
-    COPY(e->model, r->served_model[0] ? r->served_model : r->model);
-    COPY(e->intent, r->intent);
-    COPY(e->prompt_version, r->xc.prompt_version);
-    COPY(e->writer_id, r->id);
     e->usage = r->usage;
     e->created_ms = cg_cache_now(c);
     e->expires_ms = e->created_ms + r->xc.ttl_s * 1000;

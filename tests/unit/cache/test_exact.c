@@ -51,8 +51,9 @@ static void key_n(uint8_t k[32], int n) {
     k[31] = (uint8_t)(n * 7);
 }
 
-static cg_cache_entry *entry(int n, size_t body_len, const char *tenant, const char *tags_csv,
-                             int64_t ttl_ms) {
+/* Entry n with meta m (writer "req_<n>" when m names none). */
+static cg_cache_entry *entry_m(int n, size_t body_len, cg_cache_entry_meta m, const char *tags_csv,
+                               int64_t ttl_ms) {
     uint8_t k[32];
     key_n(k, n);
     char *body = malloc(body_len + 1);
@@ -66,14 +67,21 @@ static cg_cache_entry *entry(int n, size_t body_len, const char *tenant, const c
         for (char *s = strtok(buf, ","); s && nt < 8; s = strtok(NULL, ","))
             tags[nt++] = s;
     }
-    cg_cache_entry *e = cg_cache_entry_new(k, body, body_len, tags, nt);
+    char writer[32];
+    snprintf(writer, sizeof writer, "req_%d", n);
+    if (!m.writer_id)
+        m.writer_id = writer;
+    cg_cache_entry *e = cg_cache_entry_new(k, body, body_len, tags, nt, &m);
     free(body);
     assert_non_null(e);
-    snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
-    snprintf(e->writer_id, sizeof e->writer_id, "req_%d", n);
     e->created_ms = g_now;
     e->expires_ms = g_now + ttl_ms;
     return e;
+}
+
+static cg_cache_entry *entry(int n, size_t body_len, const char *tenant, const char *tags_csv,
+                             int64_t ttl_ms) {
+    return entry_m(n, body_len, (cg_cache_entry_meta){.tenant = tenant}, tags_csv, ttl_ms);
 }
 
 static int present(cg_cache *c, int n) {
@@ -98,8 +106,8 @@ static void test_put_get_replace(void **state) {
     assert_string_equal(e->writer_id, "req_1");
     cg_cache_entry_release(e);
     /* same key again: replaced */
-    cg_cache_entry *e2 = entry(1, 50, "t1", NULL, 60000);
-    snprintf(e2->writer_id, sizeof e2->writer_id, "req_new");
+    cg_cache_entry *e2 =
+        entry_m(1, 50, (cg_cache_entry_meta){.tenant = "t1", .writer_id = "req_new"}, NULL, 60000);
     assert_int_equal(cg_cache_put(c, e2), 0);
     e = cg_cache_get(c, k);
     assert_string_equal(e->writer_id, "req_new");
@@ -114,17 +122,78 @@ static void test_put_get_replace(void **state) {
     cg_cache_free(c);
 }
 
+/* One allocation: the strings, tags and body are copies, cut to their caps;
+ * `bytes` covers at least all of it, and the cache's total is the sum of
+ * its entries' bytes. */
+static void test_entry_layout(void **state) {
+    (void)state;
+    char long_tenant[200], long_model[300];
+    memset(long_tenant, 'x', sizeof long_tenant - 1);
+    long_tenant[sizeof long_tenant - 1] = '\0';
+    memset(long_model, 'm', sizeof long_model - 1);
+    long_model[sizeof long_model - 1] = '\0';
+    char intent[] = "code";
+    cg_cache_entry_meta m = {.tenant = long_tenant,
+                             .model = long_model,
+                             .intent = intent,
+                             .prompt_version = "v7",
+                             .writer_id = "req_abc"};
+    const char *tags[] = {"doc-1", "doc-22"};
+    uint8_t k[32];
+    key_n(k, 9);
+    cg_cache_entry *e = cg_cache_entry_new(k, "{\"a\":1}", 7, tags, 2, &m);
+    assert_non_null(e);
+    intent[0] = 'X'; /* copies, not references */
+    assert_int_equal(strlen(e->tenant), CG_CACHE_TENANT_MAX);
+    assert_int_equal(strlen(e->model), CG_CACHE_MODEL_MAX);
+    assert_string_equal(e->intent, "code");
+    assert_string_equal(e->share_group, "");
+    assert_string_equal(e->prompt_version, "v7");
+    assert_string_equal(e->writer_id, "req_abc");
+    assert_int_equal(e->n_tags, 2);
+    assert_string_equal(e->tags[0], "doc-1");
+    assert_string_equal(e->tags[1], "doc-22");
+    assert_int_equal(e->body_len, 7);
+    assert_string_equal(e->body, "{\"a\":1}");
+    size_t strings = CG_CACHE_TENANT_MAX + CG_CACHE_MODEL_MAX + 4 + 2 + 7 + 6 + 6 + 7;
+    assert_true(e->bytes >= sizeof *e + 2 * sizeof(char *) + 8 + strings);
+    /* every field lies inside the one block the entry starts */
+    const char *lo = (const char *)e, *hi = lo + e->bytes;
+    assert_true(e->body > lo && e->body < hi && e->tenant > lo && e->writer_id < hi);
+
+    cg_cache_entry *none = cg_cache_entry_new(k, "x", 1, NULL, 0, NULL);
+    assert_non_null(none);
+    assert_string_equal(none->tenant, "");
+    assert_string_equal(none->writer_id, "");
+    assert_null(none->tags);
+
+    cg_cache *c = make(1 << 20);
+    size_t sum = e->bytes;
+    assert_int_equal(cg_cache_put(c, e), 0);
+    cg_cache_entry *o = entry(10, 3000, "t", "a,b,c", 60000);
+    sum += o->bytes;
+    assert_int_equal(cg_cache_put(c, o), 0);
+    cg_cache_stats s;
+    cg_cache_stats_get(c, &s);
+    assert_int_equal(s.bytes, sum);
+    assert_int_equal(cg_cache_put(c, none), 0); /* replaces key 9 */
+    cg_cache_stats_get(c, &s);
+    assert_int_equal(s.entries, 2);
+    cg_cache_free(c);
+}
+
 static void test_lru_byte_bound(void **state) {
     (void)state;
-    /* each entry counts its body plus a fixed overhead: 6 bodies of 10 KiB
-     * fit under 64 KiB, the 7th evicts the least recently used */
+    /* each entry counts its whole allocation (body, strings, the entry)
+     * and its index slots: 6 bodies of 9 KiB fit under 64 KiB, the 7th
+     * evicts the least recently used */
     cg_cache *c = make(64 << 10);
     for (int i = 1; i <= 6; i++)
-        assert_int_equal(cg_cache_put(c, entry(i, 10 << 10, "t", NULL, 60000)), 0);
+        assert_int_equal(cg_cache_put(c, entry(i, 9 << 10, "t", NULL, 60000)), 0);
     for (int i = 1; i <= 6; i++)
         assert_true(present(c, i)); /* order of use now 1..6, 6 most recent */
     assert_true(present(c, 1));     /* 1 is now the most recent, 2 the least */
-    assert_int_equal(cg_cache_put(c, entry(7, 10 << 10, "t", NULL, 60000)), 0);
+    assert_int_equal(cg_cache_put(c, entry(7, 9 << 10, "t", NULL, 60000)), 0);
     assert_false(present(c, 2));
     assert_true(present(c, 1));
     assert_true(present(c, 7));
@@ -177,13 +246,12 @@ static void test_invalidate(void **state) {
     cg_cache_put(c, entry(1, 10, "t1", "doc-1,doc-2", 60000));
     cg_cache_put(c, entry(2, 10, "t1", "doc-3", 60000));
     cg_cache_put(c, entry(3, 10, "t2", "doc-1", 60000));
-    cg_cache_entry *e4 = entry(4, 10, "t2", NULL, 60000);
-    snprintf(e4->prompt_version, sizeof e4->prompt_version, "v1");
-    snprintf(e4->share_group, sizeof e4->share_group, "docs");
-    cg_cache_put(c, e4);
-    cg_cache_entry *e5 = entry(5, 10, "t2", NULL, 60000);
-    snprintf(e5->prompt_version, sizeof e5->prompt_version, "v2");
-    cg_cache_put(c, e5);
+    cg_cache_put(c, entry_m(4, 10,
+                            (cg_cache_entry_meta){
+                                .tenant = "t2", .prompt_version = "v1", .share_group = "docs"},
+                            NULL, 60000));
+    cg_cache_put(c, entry_m(5, 10, (cg_cache_entry_meta){.tenant = "t2", .prompt_version = "v2"},
+                            NULL, 60000));
 
     cg_cache_filter none = {0};
     assert_int_equal(cg_cache_invalidate(c, &none, CG_INV_ALL, ""), 0);
@@ -414,6 +482,7 @@ static void test_remove_hook_and_contains(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_replace),
+        cmocka_unit_test(test_entry_layout),
         cmocka_unit_test(test_lru_byte_bound),
         cmocka_unit_test(test_expiry_with_clock),
         cmocka_unit_test(test_reference_outlives_eviction),

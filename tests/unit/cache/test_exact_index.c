@@ -147,7 +147,7 @@ static void run(size_t max_bytes, int ops, int check_every) {
         case 1:
         case 2: { /* put (or replace) */
             size_t body = 1 + rnd() % 64;
-            cg_cache_entry *e = cg_cache_entry_new(m->key, "x", 1, NULL, 0);
+            cg_cache_entry *e = cg_cache_entry_new(m->key, "x", 1, NULL, 0, NULL);
             assert_non_null(e);
             e->bytes += body; /* varied sizes */
             e->expires_ms = g_now + 1 + (long long)(rnd() % 5000);
