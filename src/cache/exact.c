@@ -155,7 +155,8 @@ cg_cache_entry *cg_cache_entry_new(const uint8_t key[32], const char *body, size
     char *p = (char *)(tp + n_tags);
     e->tags = n_tags ? tp : NULL;
     e->body = p;
-    memcpy(p, body, body_len);
+    if (body_len) /* a stored row's empty blob comes back as NULL */
+        memcpy(p, body, body_len);
     p[body_len] = '\0';
     p += body_len + 1;
     for (size_t i = 0; i < n_tags; i++) {
