@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "core/buf.h"
+#include "core/find.h"
 #include "core/hash.h"
 
 const cg_cache_tenant_cfg *cg_cache_tenant(const cg_cache_cfg *c, const char *tenant) {
@@ -184,43 +185,9 @@ static void put_utf8(cg_buf *b, unsigned cp) {
     cg_buf_append(b, u, n);
 }
 
-/* A byte a string can just run over: printable ASCII other than the
- * closing quote and an escape (not a control character, not the start of a
- * multi-byte UTF-8 sequence). */
-static inline int plain(unsigned char c) {
-    return (unsigned char)(c - 0x20) < 0x60 && c != '"' && c != '\\';
-}
-
-/* Non-zero when any of the 8 bytes in x is not plain (a quote, a
- * backslash, below 0x20 or above 0x7f): the usual SWAR tests for a zero
- * byte (x ^ '"', x ^ '\\'), a byte below 0x20, and the high bit. Exact as to
- * whether such a byte exists, which is all the caller asks. */
-static inline uint64_t not_plain8(uint64_t x) {
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x) | x) & high;
-}
-
-/* Past the plain bytes at p: 8 at a time; on a little-endian machine the
- * lowest flagged byte is the first one that is not plain (a false flag can
- * only follow a true one: borrows run towards the higher bytes), elsewhere
- * and in the last 7 bytes of the body, one by one. */
+/* Past the plain bytes at p (core/find.h). */
 static inline const char *plain_run(const char *p, const char *end) {
-    while (end - p >= 8) {
-        uint64_t x, m;
-        memcpy(&x, p, 8);
-        if ((m = not_plain8(x)) != 0) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return p + (__builtin_ctzll(m) >> 3);
-#else
-            break;
-#endif
-        }
-        p += 8;
-    }
-    while (p < end && plain((unsigned char)*p))
-        p++;
-    return p;
+    return p + cg_json_plain_len(p, (size_t)(end - p));
 }
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,

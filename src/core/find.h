@@ -16,6 +16,10 @@
 
 #include <stddef.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* The first occurrence of needle[0..nl) in hay[0..n), or NULL (as memmem:
  * an empty needle is found at hay). */
 const char *cg_memmem(const char *hay, size_t n, const char *needle, size_t nl);
@@ -28,5 +32,32 @@ size_t cg_find_eol(const char *p, size_t n);
  * is none (a == b searches one byte). The JSON scanners use it for the next
  * quote or backslash: unlike memchr, no call setup dominates a short run. */
 size_t cg_find2(const char *p, size_t n, char a, char b);
+
+/* The index of the first byte of p[0..n) that a JSON string cannot simply
+ * run over: a quote, a backslash, a control byte (below 0x20) or a byte of
+ * 0x80 and above (UTF-8, for the caller to check); n when there is none.
+ * The JSON scanners skip a string's plain run with it, 16 bytes at a time
+ * (one signed compare catches both the control bytes and the high ones);
+ * inline, since most runs end within their first 16 bytes. */
+static inline size_t cg_json_plain_len(const char *p, size_t n) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
+                                       _mm_cmplt_epi8(v, sp)); /* signed: >= 0x80 too */
+        unsigned m = (unsigned)_mm_movemask_epi8(special);
+        if (m)
+            return i + (unsigned)__builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            return i;
+    }
+    return n;
+}
 
 #endif

@@ -1,6 +1,7 @@
 /* jparse: fast JSON to jansson values, falling back to jansson (see
  * jparse.h). */
 #include "core/jparse.h"
+#include "core/find.h"
 #include "core/hash.h"
 
 #include <errno.h>
@@ -96,8 +97,11 @@ static size_t put_utf8(char *o, uint32_t cp) {
 static long unescape(const char *s, const char *e, char *out) {
     char *o = out;
     while (s < e) {
-        if (*s != '\\') {
-            *o++ = *s++;
+        if (*s != '\\') { /* the run up to the next escape, in one copy */
+            size_t n = cg_find2(s, (size_t)(e - s), '\\', '\\');
+            memcpy(o, s, n);
+            o += n;
+            s += n;
             continue;
         }
         s++;
@@ -150,11 +154,16 @@ static long unescape(const char *s, const char *e, char *out) {
 }
 
 /* A string at j->p (the opening quote): its decoded bytes through *out /
- * *len, in buf (cap STACK_STR) or *heap (the caller frees it). 0 / -1. */
+ * *len, in buf (cap STACK_STR) or *heap (the caller frees it). 0 / -1.
+ * The bytes are well-formed UTF-8 without NUL (a raw control byte is
+ * refused, and unescape refuses \u0000), as the _nocheck calls need. */
 static int string(jp *j, const char **out, size_t *len, char *buf, char **heap) {
     const char *s = ++j->p;
     int esc = 0;
     while (j->p < j->end) {
+        j->p += cg_json_plain_len(j->p, (size_t)(j->end - j->p));
+        if (j->p >= j->end)
+            break;
         unsigned char c = (unsigned char)*j->p;
         if (c == '"')
             break;
@@ -167,14 +176,10 @@ static int string(jp *j, const char **out, size_t *len, char *buf, char **heap) 
             j->p += 2;
             continue;
         }
-        if (c >= 0x80) {
-            size_t n = utf8_seq((const unsigned char *)j->p, (const unsigned char *)j->end);
-            if (!n)
-                return -1;
-            j->p += n;
-            continue;
-        }
-        j->p++;
+        size_t n = utf8_seq((const unsigned char *)j->p, (const unsigned char *)j->end);
+        if (!n) /* c >= 0x80: well-formed UTF-8 only */
+            return -1;
+        j->p += n;
     }
     if (j->p >= j->end)
         return -1;
@@ -286,7 +291,7 @@ static json_t *object(jp *j) {
         const char *k;
         size_t kl;
         char *heap = NULL;
-        if (string(j, &k, &kl, buf, &heap) != 0 || memchr(k, '\0', kl) ||
+        if (string(j, &k, &kl, buf, &heap) != 0 ||
             json_object_getn(o, k, kl)) { /* a duplicate: jansson says so */
             free(heap);
             goto fail;
@@ -345,7 +350,7 @@ static __attribute__((noinline)) json_t *string_value(jp *j) {
     const char *s;
     size_t n;
     json_t *v = NULL;
-    if (string(j, &s, &n, buf, &heap) == 0 && !memchr(s, '\0', n))
+    if (string(j, &s, &n, buf, &heap) == 0)
         v = json_stringn_nocheck(s, n);
     free(heap);
     return v;

@@ -3,7 +3,9 @@
  * end, a needle of one and of two bytes, a haystack shorter and longer than
  * the 16-byte block, matches straddling blocks) and 200,000 random cases over
  * a small alphabet, where partial matches are frequent. cg_find_eol finds
- * the first CR or LF and cg_find2 the first of two bytes as plain loops do. */
+ * the first CR or LF and cg_find2 the first of two bytes as plain loops do;
+ * cg_json_plain_len stops exactly where a byte-by-byte JSON string scan
+ * would (quote, backslash, control byte, byte >= 0x80). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,12 +118,52 @@ static void test_find2(void **state) {
     assert_int_equal(cg_find2("abcdefghijklmnopqrstuvwxyz\"", 27, '"', '\\'), 26);
 }
 
+/* The byte-by-byte scan cg_json_plain_len stands for. */
+static size_t plain_ref(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            return i;
+    }
+    return n;
+}
+
+/* Every length around the 16-byte blocks and every start offset, with the
+ * stopping bytes (and their neighbours 0x1f/0x20, 0x7f/0x80, 0xff) rare or
+ * frequent; each byte value alone, at each position of a block. */
+static void test_json_plain_len(void **state) {
+    (void)state;
+    static const unsigned char edge[] = {'"', '\\', 0x00, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xff};
+    char buf[112];
+    uint64_t s = 4242;
+    for (int t = 0; t < 60000; t++) {
+        size_t n = (size_t)(t % 100), off = (size_t)(t % 7);
+        unsigned every = 2 + (unsigned)(t % 97);
+        for (size_t i = 0; i < n + off; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            buf[i] = (s % every) ? (char)('a' + s % 26)
+                                 : (char)edge[(s >> 8) % (sizeof edge / sizeof edge[0])];
+        }
+        size_t want = plain_ref(buf + off, n), got = cg_json_plain_len(buf + off, n);
+        if (want != got)
+            fail_msg("length %zu at offset %zu: %zu, not %zu", n, off, got, want);
+    }
+    for (unsigned c = 0; c < 256; c++)
+        for (size_t at = 0; at < 40; at++) {
+            memset(buf, 'x', 40);
+            buf[at] = (char)c;
+            int stops = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+            assert_int_equal(cg_json_plain_len(buf, 40), stops ? at : 40);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_eol),
         cmocka_unit_test(test_find2),
+        cmocka_unit_test(test_json_plain_len),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,10 +136,66 @@ static void test_refused_same_error(void **state) {
     free(deep);
 }
 
+/* Strings built from random pieces -- plain runs of 0..40 bytes (so runs
+ * end at every position of a 16-byte block), every escape, \u escapes
+ * and surrogate pairs, raw 2/3/4-byte UTF-8 -- as an object's key and as
+ * its value, at every offset in the document: the same tree as jansson's.
+ * Then the same with one byte made bad (a raw control byte, a stray 0x80, a
+ * bad escape): both refuse it with the same error. */
+static void test_random_strings(void **state) {
+    (void)state;
+    static const char *const piece[] = {
+        "\\n",     "\\\"",           "\\\\",     "\\/",          "\\t",
+        "\\u00e9", "\\ud83d\\ude00", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+        "\\r\\n",  "\\b\\f"};
+    static const char *const bad[] = {"\x01", "\x80", "\\x", "\xc3(", "\\u12"};
+    char str[512], doc[1200];
+    uint64_t r = 99;
+    for (int t = 0; t < 3000; t++) {
+        size_t n = 0;
+        int parts = 1 + t % 9;
+        for (int k = 0; k < parts; k++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            size_t run = (size_t)(r % 41);
+            for (size_t i = 0; i < run; i++) {
+                char c = (char)(' ' + 1 + (r >> (i % 48)) % 94);
+                str[n++] = c == '"' || c == '\\' ? 'q' : c;
+            }
+            const char *p = piece[(r >> 20) % (sizeof piece / sizeof piece[0])];
+            memcpy(str + n, p, strlen(p));
+            n += strlen(p);
+        }
+        str[n] = '\0';
+        int pad = t % 23;
+        int len =
+            snprintf(doc, sizeof doc, "%*s{\"%s\":\"%s\",\"k\":[\"%s\"]}", pad, "", str, str, str);
+        assert_true(len > 0 && (size_t)len < sizeof doc);
+        json_error_t e;
+        json_t *ref = json_loadb(doc, (size_t)len, FLAGS, &e);
+        assert_non_null(ref);
+        json_decref(ref);
+        check_same(doc, (size_t)len);
+        const char *b = bad[t % (sizeof bad / sizeof bad[0])];
+        size_t at = (size_t)pad + 2 + (size_t)(r % (n + 1)); /* inside the key */
+        char broken[1300];
+        size_t bl = strlen(b);
+        memcpy(broken, doc, at);
+        memcpy(broken + at, b, bl);
+        memcpy(broken + at + bl, doc + at, (size_t)len - at);
+        json_t *ok = json_loadb(broken, (size_t)len + bl, FLAGS, &e);
+        if (ok) /* the bad bytes made a valid escape ("\\u12" + "ab") */
+            check_same(broken, (size_t)len + bl);
+        else
+            check_refused(broken, (size_t)len + bl);
+        json_decref(ok);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_same_tree),
         cmocka_unit_test(test_refused_same_error),
+        cmocka_unit_test(test_random_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
