@@ -9,7 +9,8 @@
  * against 16 positions at once (SSE2, part of every x86-64 CPU; a plain
  * loop elsewhere) and compares the whole needle only where both match.
  * cg_find_eol finds a line end and cg_find2 either of two bytes the same
- * way, 16 bytes at a time.
+ * way, 16 bytes at a time; cg_json_plain_len the end of a JSON string's
+ * plain run and cg_header_ctl_len a header value's first forbidden byte.
  */
 #ifndef CG_CORE_FIND_H
 #define CG_CORE_FIND_H
@@ -55,6 +56,31 @@ static inline size_t cg_json_plain_len(const char *p, size_t n) {
     for (; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
         if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            return i;
+    }
+    return n;
+}
+
+/* The index of the first byte of p[0..n) that a header value may not hold
+ * (a control byte other than tab, or DEL), or n: obs-text (0x80 and above)
+ * is allowed, as RFC 9110 says. 16 bytes at a time. */
+static inline size_t cg_header_ctl_len(const char *p, size_t n) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i c1f = _mm_set1_epi8(0x1f), tab = _mm_set1_epi8('\t'), del = _mm_set1_epi8(0x7f);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, c1f), v); /* v <= 0x1f, unsigned */
+        __m128i bad =
+            _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), ctl), _mm_cmpeq_epi8(v, del));
+        unsigned m = (unsigned)_mm_movemask_epi8(bad);
+        if (m)
+            return i + (unsigned)__builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
             return i;
     }
     return n;

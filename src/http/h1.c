@@ -1,5 +1,6 @@
 /* h1: incremental HTTP/1.1 response parser and URL split (see h1.h). */
 #include "http/h1.h"
+#include "core/find.h"
 #include "core/hash.h"
 
 #include <stdarg.h>
@@ -221,12 +222,9 @@ static cg_h1_event header_line(cg_h1_parser *p, const char *s, size_t n, cg_h1_s
     while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
         e--;
     size_t vn = (size_t)(e - v);
-    for (size_t i = 0; i < vn; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            fail(p, "control character in a response header value");
-            return CG_H1_ERROR;
-        }
+    if (cg_header_ctl_len(v, vn) != vn) {
+        fail(p, "control character in a response header value");
+        return CG_H1_ERROR;
     }
     if (p->status < 200)
         return CG_H1_AGAIN; /* an interim response's headers are skipped */

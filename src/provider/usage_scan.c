@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/find.h"
 #include "cost/usage.h"
 #include "provider/provider.h"
 
@@ -88,19 +89,14 @@ static int plain_string(scan *s, const char **k, size_t *kn) {
     if (s->p >= s->end || *s->p != '"')
         return -1;
     const char *b = ++s->p;
-    while (s->p < s->end) {
-        unsigned char c = (unsigned char)*s->p;
-        if (c == '"') {
-            *k = b;
-            *kn = (size_t)(s->p - b);
-            s->p++;
-            return 0;
-        }
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            return -1;
-        s->p++;
-    }
-    return -1;
+    /* the run up to the first quote, backslash, control or high byte */
+    s->p += cg_json_plain_len(s->p, (size_t)(s->end - s->p));
+    if (s->p >= s->end || *s->p != '"' || memchr(b, 0x7f, (size_t)(s->p - b)))
+        return -1;
+    *k = b;
+    *kn = (size_t)(s->p - b);
+    s->p++;
+    return 0;
 }
 
 /* An integer without sign (unless neg_ok), fraction or exponent, of at most

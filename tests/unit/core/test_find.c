@@ -5,7 +5,8 @@
  * a small alphabet, where partial matches are frequent. cg_find_eol finds
  * the first CR or LF and cg_find2 the first of two bytes as plain loops do;
  * cg_json_plain_len stops exactly where a byte-by-byte JSON string scan
- * would (quote, backslash, control byte, byte >= 0x80). */
+ * would (quote, backslash, control byte, byte >= 0x80), cg_header_ctl_len
+ * where a header value check would (a control byte but tab, DEL). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -157,6 +158,41 @@ static void test_json_plain_len(void **state) {
         }
 }
 
+static size_t ctl_ref(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return i;
+    }
+    return n;
+}
+
+static void test_header_ctl_len(void **state) {
+    (void)state;
+    static const unsigned char edge[] = {'\t', 0x00, 0x0a, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xff};
+    char buf[112];
+    uint64_t s = 31337;
+    for (int t = 0; t < 60000; t++) {
+        size_t n = (size_t)(t % 100), off = (size_t)(t % 7);
+        unsigned every = 2 + (unsigned)(t % 97);
+        for (size_t i = 0; i < n + off; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            buf[i] = (s % every) ? (char)('a' + s % 26)
+                                 : (char)edge[(s >> 8) % (sizeof edge / sizeof edge[0])];
+        }
+        size_t want = ctl_ref(buf + off, n), got = cg_header_ctl_len(buf + off, n);
+        if (want != got)
+            fail_msg("length %zu at offset %zu: %zu, not %zu", n, off, got, want);
+    }
+    for (unsigned c = 0; c < 256; c++)
+        for (size_t at = 0; at < 40; at++) {
+            memset(buf, 'x', 40);
+            buf[at] = (char)c;
+            int stops = (c < 0x20 && c != '\t') || c == 0x7f;
+            assert_int_equal(cg_header_ctl_len(buf, 40), stops ? at : 40);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edges),
@@ -164,6 +200,7 @@ int main(void) {
         cmocka_unit_test(test_eol),
         cmocka_unit_test(test_find2),
         cmocka_unit_test(test_json_plain_len),
+        cmocka_unit_test(test_header_ctl_len),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
