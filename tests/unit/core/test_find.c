@@ -119,33 +119,35 @@ static void test_find2(void **state) {
     assert_int_equal(cg_find2("abcdefghijklmnopqrstuvwxyz\"", 27, '"', '\\'), 26);
 }
 
-/* The byte-by-byte scan cg_json_plain_len stands for. */
-static size_t plain_ref(const char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
-            return i;
-    }
-    return n;
+typedef size_t (*scan_fn)(const char *p, size_t n);
+
+/* The byte-by-byte scans the two 16-byte helpers stand for. */
+static int json_stop(unsigned char c) {
+    return c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+}
+static int ctl_stop(unsigned char c) {
+    return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
-/* Every length around the 16-byte blocks and every start offset, with the
- * stopping bytes (and their neighbours 0x1f/0x20, 0x7f/0x80, 0xff) rare or
- * frequent; each byte value alone, at each position of a block. */
-static void test_json_plain_len(void **state) {
-    (void)state;
-    static const unsigned char edge[] = {'"', '\\', 0x00, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xff};
+/* fn stops where stop() first holds: at every length around the 16-byte
+ * blocks and every start offset, with the bytes of edge (stopping ones and
+ * their neighbours) rare or frequent among letters; then each byte value
+ * alone, at each position of a 40-byte run. */
+static void check_scan(scan_fn fn, int (*stop)(unsigned char), const unsigned char *edge,
+                       size_t n_edge, uint64_t s) {
     char buf[112];
-    uint64_t s = 4242;
     for (int t = 0; t < 60000; t++) {
         size_t n = (size_t)(t % 100), off = (size_t)(t % 7);
         unsigned every = 2 + (unsigned)(t % 97);
         for (size_t i = 0; i < n + off; i++) {
             s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-            buf[i] = (s % every) ? (char)('a' + s % 26)
-                                 : (char)edge[(s >> 8) % (sizeof edge / sizeof edge[0])];
+            buf[i] = (s % every) ? (char)('a' + s % 26) : (char)edge[(s >> 8) % n_edge];
         }
-        size_t want = plain_ref(buf + off, n), got = cg_json_plain_len(buf + off, n);
+        size_t want = n;
+        for (size_t i = 0; i < n && want == n; i++)
+            if (stop((unsigned char)buf[off + i]))
+                want = i;
+        size_t got = fn(buf + off, n);
         if (want != got)
             fail_msg("length %zu at offset %zu: %zu, not %zu", n, off, got, want);
     }
@@ -153,44 +155,20 @@ static void test_json_plain_len(void **state) {
         for (size_t at = 0; at < 40; at++) {
             memset(buf, 'x', 40);
             buf[at] = (char)c;
-            int stops = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
-            assert_int_equal(cg_json_plain_len(buf, 40), stops ? at : 40);
+            assert_int_equal(fn(buf, 40), stop((unsigned char)c) ? at : 40);
         }
 }
 
-static size_t ctl_ref(const char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return i;
-    }
-    return n;
+static void test_json_plain_len(void **state) {
+    (void)state;
+    static const unsigned char edge[] = {'"', '\\', 0x00, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xff};
+    check_scan(cg_json_plain_len, json_stop, edge, sizeof edge, 4242);
 }
 
 static void test_header_ctl_len(void **state) {
     (void)state;
     static const unsigned char edge[] = {'\t', 0x00, 0x0a, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xff};
-    char buf[112];
-    uint64_t s = 31337;
-    for (int t = 0; t < 60000; t++) {
-        size_t n = (size_t)(t % 100), off = (size_t)(t % 7);
-        unsigned every = 2 + (unsigned)(t % 97);
-        for (size_t i = 0; i < n + off; i++) {
-            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-            buf[i] = (s % every) ? (char)('a' + s % 26)
-                                 : (char)edge[(s >> 8) % (sizeof edge / sizeof edge[0])];
-        }
-        size_t want = ctl_ref(buf + off, n), got = cg_header_ctl_len(buf + off, n);
-        if (want != got)
-            fail_msg("length %zu at offset %zu: %zu, not %zu", n, off, got, want);
-    }
-    for (unsigned c = 0; c < 256; c++)
-        for (size_t at = 0; at < 40; at++) {
-            memset(buf, 'x', 40);
-            buf[at] = (char)c;
-            int stops = (c < 0x20 && c != '\t') || c == 0x7f;
-            assert_int_equal(cg_header_ctl_len(buf, 40), stops ? at : 40);
-        }
+    check_scan(cg_header_ctl_len, ctl_stop, edge, sizeof edge, 31337);
 }
 
 int main(void) {
